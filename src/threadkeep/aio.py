@@ -1,0 +1,360 @@
+"""AsyncConversationStore: the same store, awaitable.
+
+A thin facade over the sync core (``store.py``): every method forwards to the same
+method of a :class:`ConversationStore` in a worker thread (``asyncio.to_thread``), so
+there is one implementation of every rule and one transaction per call, and the event
+loop never blocks on the database. A test compares the two classes' method names and
+signatures, so they cannot drift apart.
+
+Async-native drivers would save a thread hop per call, but SQLite has none worth the
+name and the sync core is what the benchmark measures; the hop costs microseconds
+against the milliseconds an fsync costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from threadkeep.events import Broker
+from threadkeep.models import Conversation, ConversationStats, Message, MessageDraft, Page, Run
+from threadkeep.settings import Settings
+from threadkeep.store import UNSET, ConversationStore, _Unset, open_store
+
+__all__ = ["AsyncConversationStore", "open_async_store"]
+
+
+async def open_async_store(
+    url: str | os.PathLike[str] | None = None,
+    *,
+    owner: str = "local",
+    settings: Settings | None = None,
+    broker: Broker | None = None,
+) -> AsyncConversationStore:
+    """:func:`threadkeep.open_store`, awaitable (opening may migrate the database)."""
+    store = await asyncio.to_thread(open_store, url, owner=owner, settings=settings, broker=broker)
+    return AsyncConversationStore(store)
+
+
+class AsyncConversationStore:
+    """The coroutine twin of :class:`ConversationStore` (same methods, same rules)."""
+
+    def __init__(self, store: ConversationStore) -> None:
+        self._store = store
+
+    @property
+    def sync(self) -> ConversationStore:
+        """The sync store underneath (for code that runs in a worker thread already)."""
+        return self._store
+
+    @property
+    def owner(self) -> str:
+        return self._store.owner
+
+    @property
+    def settings(self) -> Settings:
+        return self._store.settings
+
+    @property
+    def broker(self) -> Broker:
+        return self._store.broker
+
+    def as_owner(self, owner: str) -> AsyncConversationStore:
+        """A store scoped to ``owner`` that shares this one's engine and broker."""
+        return AsyncConversationStore(self._store.as_owner(owner))
+
+    async def close(self) -> None:
+        """Release the database connections."""
+        await asyncio.to_thread(self._store.close)
+
+    async def __aenter__(self) -> AsyncConversationStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<AsyncConversationStore owner={self._store.owner!r}>"
+
+    async def create_conversation(
+        self,
+        *,
+        id: str | None = None,  # noqa: A002
+        title: str | None = None,
+        mode: str = "chat",
+        context: dict[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        pinned: bool = False,
+    ) -> Conversation:
+        """Create a conversation; ``id`` must be a UUID (a UUIDv7 is made when omitted)."""
+        return await asyncio.to_thread(
+            self._store.create_conversation,
+            id=id,
+            title=title,
+            mode=mode,
+            context=context,
+            tags=tags,
+            pinned=pinned,
+        )
+
+    async def get_conversation(self, id: str) -> Conversation:  # noqa: A002
+        """The conversation with this id, or ``NotFound``."""
+        return await asyncio.to_thread(self._store.get_conversation, id)
+
+    async def get_or_create_conversation(self, id: str, **fields: Any) -> Conversation:  # noqa: A002
+        """The conversation with this id, created with ``fields`` if it does not exist."""
+        return await asyncio.to_thread(self._store.get_or_create_conversation, id, **fields)
+
+    async def list_conversations(
+        self,
+        *,
+        status: str | None = "active",
+        provider: str | None = None,
+        model: str | None = None,
+        mode: str | None = None,
+        tag: str | None = None,
+        updated_after: dt.datetime | None = None,
+        updated_before: dt.datetime | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        pinned_first: bool = False,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Conversation]:
+        """Conversations, most recently updated first, one keyset page at a time."""
+        return await asyncio.to_thread(
+            self._store.list_conversations,
+            status=status,
+            provider=provider,
+            model=model,
+            mode=mode,
+            tag=tag,
+            updated_after=updated_after,
+            updated_before=updated_before,
+            created_after=created_after,
+            created_before=created_before,
+            pinned_first=pinned_first,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    async def update_conversation(
+        self,
+        id: str,  # noqa: A002
+        *,
+        title: str | None | _Unset = UNSET,
+        context: dict[str, Any] | _Unset = UNSET,
+        context_merge: dict[str, Any] | _Unset = UNSET,
+        pinned: bool | _Unset = UNSET,
+        tags: Iterable[str] | _Unset = UNSET,
+        mode: str | _Unset = UNSET,
+    ) -> Conversation:
+        """Change the given fields; return the updated conversation."""
+        return await asyncio.to_thread(
+            self._store.update_conversation,
+            id,
+            title=title,
+            context=context,
+            context_merge=context_merge,
+            pinned=pinned,
+            tags=tags,
+            mode=mode,
+        )
+
+    async def archive_conversation(self, id: str) -> Conversation:  # noqa: A002
+        """Move the conversation to the archive (soft delete; :meth:`unarchive_conversation` undoes)."""
+        return await asyncio.to_thread(self._store.archive_conversation, id)
+
+    async def unarchive_conversation(self, id: str) -> Conversation:  # noqa: A002
+        """Bring an archived conversation back to the active list."""
+        return await asyncio.to_thread(self._store.unarchive_conversation, id)
+
+    async def delete_conversation(self, id: str) -> None:  # noqa: A002
+        """Delete the conversation, its messages and its runs for good."""
+        return await asyncio.to_thread(self._store.delete_conversation, id)
+
+    async def fork_conversation(
+        self,
+        id: str,  # noqa: A002
+        *,
+        up_to_seq: int | None = None,
+        title: str | None = None,
+    ) -> Conversation:
+        """Copy messages ``1..up_to_seq`` (all by default) into a new conversation."""
+        return await asyncio.to_thread(
+            self._store.fork_conversation, id, up_to_seq=up_to_seq, title=title
+        )
+
+    async def append_message(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        *,
+        kind: str = "text",
+        metadata: Any = None,
+        tokens: int | None = None,
+        run_id: str | None = None,
+        status: str = "complete",
+        id: str | None = None,  # noqa: A002
+        idempotency_key: str | None = None,
+        expected_last_seq: int | None = None,
+    ) -> Message:
+        """Append one message; its seq is the conversation's next."""
+        return await asyncio.to_thread(
+            self._store.append_message,
+            conversation_id,
+            role,
+            content,
+            kind=kind,
+            metadata=metadata,
+            tokens=tokens,
+            run_id=run_id,
+            status=status,
+            id=id,
+            idempotency_key=idempotency_key,
+            expected_last_seq=expected_last_seq,
+        )
+
+    async def append_messages(
+        self,
+        conversation_id: str,
+        drafts: Sequence[MessageDraft],
+        *,
+        expected_last_seq: int | None = None,
+    ) -> list[Message]:
+        """Append several messages atomically (all or none), in order; return them."""
+        return await asyncio.to_thread(
+            self._store.append_messages,
+            conversation_id,
+            drafts,
+            expected_last_seq=expected_last_seq,
+        )
+
+    async def update_message(
+        self,
+        conversation_id: str,
+        message_id: str,
+        *,
+        content: str | _Unset = UNSET,
+        status: str | _Unset = UNSET,
+        metadata: Any = UNSET,
+        tokens: int | None | _Unset = UNSET,
+    ) -> Message:
+        """Change a stored message in place (a streaming reply growing, a framework upsert)."""
+        return await asyncio.to_thread(
+            self._store.update_message,
+            conversation_id,
+            message_id,
+            content=content,
+            status=status,
+            metadata=metadata,
+            tokens=tokens,
+        )
+
+    async def get_messages(
+        self,
+        conversation_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[Message]:
+        """Messages with ``after_seq < seq < before_seq``, by seq (ascending by default)."""
+        return await asyncio.to_thread(
+            self._store.get_messages,
+            conversation_id,
+            after_seq=after_seq,
+            before_seq=before_seq,
+            limit=limit,
+            descending=descending,
+        )
+
+    async def tail_messages(self, conversation_id: str, n: int) -> list[Message]:
+        """The last ``n`` messages, oldest first, reading only those rows."""
+        return await asyncio.to_thread(self._store.tail_messages, conversation_id, n)
+
+    async def pop_message(self, conversation_id: str) -> Message | None:
+        """Remove and return the last message; ``None`` when there are no messages."""
+        return await asyncio.to_thread(self._store.pop_message, conversation_id)
+
+    async def clear_messages(self, conversation_id: str) -> int:
+        """Delete every message of the conversation (it stays); return how many."""
+        return await asyncio.to_thread(self._store.clear_messages, conversation_id)
+
+    async def conversation_stats(self, conversation_id: str) -> ConversationStats:
+        """Counts, tokens and first/last activity, from counters and two index lookups."""
+        return await asyncio.to_thread(self._store.conversation_stats, conversation_id)
+
+    async def start_run(
+        self,
+        conversation_id: str,
+        *,
+        provider: str,
+        model: str | None = None,
+        resumed_session_id: str | None = None,
+    ) -> Run:
+        """Record the start of an agent turn (status ``running``)."""
+        return await asyncio.to_thread(
+            self._store.start_run,
+            conversation_id,
+            provider=provider,
+            model=model,
+            resumed_session_id=resumed_session_id,
+        )
+
+    async def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        provider_session_id: str | None = None,
+        usage: dict[str, Any] | None = None,
+        error: str | None = None,
+        retried_without_resume: bool = False,
+    ) -> Run:
+        """Record the end of a run: ``completed``, ``failed``, ``cancelled`` or ``interrupted``."""
+        return await asyncio.to_thread(
+            self._store.finish_run,
+            run_id,
+            status=status,
+            provider_session_id=provider_session_id,
+            usage=usage,
+            error=error,
+            retried_without_resume=retried_without_resume,
+        )
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run with this id, or ``NotFound``."""
+        return await asyncio.to_thread(self._store.get_run, run_id)
+
+    async def list_runs(self, conversation_id: str) -> list[Run]:
+        """The conversation's runs, oldest first."""
+        return await asyncio.to_thread(self._store.list_runs, conversation_id)
+
+    async def mark_interrupted_runs(self, *, all_owners: bool = False) -> list[Run]:
+        """Mark runs left ``queued``/``running`` as ``interrupted``; return them."""
+        return await asyncio.to_thread(self._store.mark_interrupted_runs, all_owners=all_owners)
+
+    async def backup(self, path: str | os.PathLike[str]) -> Path:
+        """Copy the live SQLite database to ``path`` (online; writers keep going)."""
+        return await asyncio.to_thread(self._store.backup, path)
+
+    async def restore(self, path: str | os.PathLike[str]) -> None:
+        """Replace this SQLite database's content with the backup at ``path``."""
+        return await asyncio.to_thread(self._store.restore, path)
+
+    async def schema_revision(self) -> str | None:
+        """The database's current Alembic revision."""
+        return await asyncio.to_thread(self._store.schema_revision)

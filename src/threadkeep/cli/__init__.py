@@ -1,0 +1,1 @@
+"""The ``threadkeep`` command line (Typer + Rich): one file per command group."""

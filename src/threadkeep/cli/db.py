@@ -1,0 +1,65 @@
+"""``threadkeep db``: schema revision, upgrade, online backup and restore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from threadkeep.cli._context import cli_store
+from threadkeep.cli.output import emit_json, errors_to_exit_codes, stdout
+from threadkeep.db import migrate
+
+app = typer.Typer(help="Database schema, backup and restore.", no_args_is_help=True)
+
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL or SQLite file (default: settings).")
+]
+
+
+@app.command()
+def current(
+    db: DbOption = None, json_output: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Show the database's schema revision and the latest one."""
+    with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
+        revision = store.schema_revision()
+        head = migrate.head_revision()
+        if json_output:
+            emit_json({"database": store.database.describe(), "revision": revision, "head": head})
+            return
+        state = "up to date" if revision == head else "needs `threadkeep db upgrade`"
+        stdout.print(f"{store.database.describe()}: revision {revision} (latest {head}, {state})")
+
+
+@app.command()
+def upgrade(db: DbOption = None) -> None:
+    """Bring the database to the latest schema (a SQLite file is backed up first)."""
+    with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
+        report = migrate.upgrade(store.database, backup=store.settings.backup_before_migrate)
+        if report.from_revision == report.to_revision:
+            stdout.print(f"already at revision {report.to_revision}")
+            return
+        stdout.print(f"upgraded from {report.from_revision} to {report.to_revision}")
+        if report.backup_path is not None:
+            stdout.print(f"backup of the previous state: {report.backup_path}")
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="Where to write the copy.")], db: DbOption = None
+) -> None:
+    """Copy the live SQLite database to PATH (writers may keep going)."""
+    with errors_to_exit_codes(), cli_store(db) as store:
+        stdout.print(f"backed up to {store.backup(path)}")
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="A backup made by `db backup`.")], db: DbOption = None
+) -> None:
+    """Replace the SQLite database's content with the backup at PATH."""
+    with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
+        store.restore(path)
+        stdout.print(f"restored {store.database.describe()} from {path}")

@@ -1,0 +1,250 @@
+"""Opening a database: URL handling, SQLite pragmas and locking, file modes, errors.
+
+:class:`Database` wraps one SQLAlchemy engine and hands out connections inside a
+transaction: :meth:`Database.write` for a write and :meth:`Database.read` for a
+consistent read.
+
+SQLite specifics, and why:
+
+* The DB-API connection runs in autocommit mode and SQLAlchemy's ``begin`` event emits
+  the ``BEGIN`` itself, so a write transaction starts with ``BEGIN IMMEDIATE``: the
+  write lock is taken up front, and several writers (threads or processes) queue on the
+  busy timeout instead of failing with "database is locked" when a read transaction
+  tries to upgrade. Reads use a plain deferred ``BEGIN`` (a WAL snapshot).
+* ``journal_mode=WAL``, ``foreign_keys=ON``, ``busy_timeout``, and
+  ``synchronous=FULL`` by default so an acknowledged append survives power loss.
+* New database files are created 0600 in a 0700 directory before SQLite touches them;
+  SQLite gives its ``-wal`` and ``-shm`` files the database file's mode.
+* On a SQLite without the WAL-reset fix (see ``sqlite_driver.py``) the engine keeps a
+  single connection and takes ``locking_mode=EXCLUSIVE``: another process opening the
+  file gets a clear ``StoreUnavailable`` instead of a chance of corruption.
+
+Every driver error that escapes a ``read``/``write`` block is translated once, here, into
+``StoreUnavailable`` naming the database (a missing directory, a file that is not a
+database, a server that does not answer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import QueuePool
+
+from threadkeep.db.sqlite_driver import SqliteLibrary, sqlite_module
+from threadkeep.errors import InvalidInput, StoreUnavailable, ThreadkeepError
+from threadkeep.settings import Settings
+
+__all__ = ["Database", "normalize_url", "open_database"]
+
+log = logging.getLogger(__name__)
+
+_WRITE = "threadkeep_write"
+_SINGLE = "threadkeep_single_statement"
+
+
+def normalize_url(url: str) -> str:
+    """Turn a plain filesystem path into a ``sqlite:///`` URL; check other URLs."""
+    if "://" not in url:
+        return "sqlite:///" + str(Path(url).expanduser().resolve())
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as error:
+        raise InvalidInput(f"database URL {url!r} is not a valid URL: {error}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise InvalidInput(
+                "in-memory SQLite is not supported (every connection would see another "
+                "database); give a file path, e.g. a temporary directory's test.db"
+            )
+        return str(
+            parsed.set(
+                drivername="sqlite", database=str(Path(parsed.database).expanduser().resolve())
+            )
+        )
+    if backend == "postgresql":
+        if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed.render_as_string(hide_password=False)
+    raise InvalidInput(
+        f"database URL {parsed.render_as_string()!r}: threadkeep runs on SQLite "
+        "(sqlite:///path or a file path) or PostgreSQL (postgresql+psycopg://...)"
+    )
+
+
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` (and its directory) readable by the owner only, if missing."""
+    if path.exists():
+        return
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=0o700)
+        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError as error:
+        raise StoreUnavailable(f"cannot create the database file {path}: {error}") from None
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+@dataclass(eq=False)
+class Database:
+    """One engine, its dialect, and the transaction helpers the store uses."""
+
+    engine: Engine
+    url: str
+    sqlite_path: Path | None
+    sqlite: SqliteLibrary | None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlite_path is not None
+
+    def describe(self) -> str:
+        """Where the data is, without a password."""
+        if self.sqlite_path is not None:
+            return str(self.sqlite_path)
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        with self.translate_errors(), self.engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot, rolled back at the end."""
+        with self.translate_errors(), self.engine.connect() as conn, conn.begin() as txn:
+            yield conn
+            txn.rollback()
+
+    @contextlib.contextmanager
+    def query(self) -> Iterator[Connection]:
+        """A connection for one read statement, which is atomic on its own.
+
+        On SQLite no ``BEGIN`` is sent (the statement runs in its own implicit
+        transaction), which saves two round trips on the hot read paths (tail, list).
+        """
+        with self.translate_errors(), self.engine.connect() as conn:
+            yield conn.execution_options(**{_SINGLE: True})
+
+    @contextlib.contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        """Turn driver errors into ``StoreUnavailable`` that names this database."""
+        try:
+            yield
+        except ThreadkeepError:
+            raise
+        except exc.DBAPIError as error:
+            raise self.unavailable(error) from error
+
+    def unavailable(self, error: exc.DBAPIError) -> StoreUnavailable:
+        original = str(error.orig).strip() if error.orig is not None else str(error)
+        where = self.describe()
+        if "file is not a database" in original or "malformed" in original:
+            hint = "the file is corrupt or not a threadkeep database; run `threadkeep doctor`"
+        elif "locked" in original:
+            hint = (
+                "another process holds the lock; on a SQLite without the WAL-reset fix only "
+                "one process may open the database (pip install pysqlite3)"
+                if self.sqlite is not None and not self.sqlite.has_wal_reset_fix
+                else "another writer held the lock longer than the busy timeout"
+            )
+        elif "unable to open" in original:
+            hint = "the file or its directory is missing or not writable"
+        else:
+            hint = "the database cannot be used"
+        return StoreUnavailable(f"database {where}: {hint} ({original})")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str, path: Path, settings: Settings) -> Database:
+    library = sqlite_module(settings.sqlite_driver)
+    safe_mode = not library.has_wal_reset_fix
+    _create_private_file(path)
+    engine = sa.create_engine(
+        url,
+        module=library.module,
+        poolclass=QueuePool,
+        pool_size=1 if safe_mode else settings.pool_size,
+        max_overflow=0 if safe_mode else 10,
+        pool_timeout=max(30.0, settings.sqlite_busy_timeout_ms / 1000),
+        connect_args={
+            "check_same_thread": False,
+            "timeout": settings.sqlite_busy_timeout_ms / 1000,
+            "isolation_level": None,
+        },
+    )
+    synchronous = settings.sqlite_synchronous
+    busy = settings.sqlite_busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            if safe_mode:
+                cursor.execute("PRAGMA locking_mode=EXCLUSIVE")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy)}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if safe_mode:
+                # Take the exclusive lock now, so a second process fails at open time.
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute("COMMIT")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        options = conn.get_execution_options()
+        if options.get(_SINGLE, False):
+            return
+        immediate = options.get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return Database(engine=engine, url=url, sqlite_path=path, sqlite=library)
+
+
+def _postgres_engine(url: str, settings: Settings) -> Database:
+    try:
+        engine = sa.create_engine(
+            url, pool_size=settings.pool_size, max_overflow=10, pool_pre_ping=True
+        )
+    except ModuleNotFoundError as error:
+        raise InvalidInput(
+            f"PostgreSQL needs its driver ({error.name} is missing): "
+            "pip install 'threadkeep[postgres]'"
+        ) from None
+    return Database(engine=engine, url=url, sqlite_path=None, sqlite=None)
+
+
+def open_database(url: str, settings: Settings) -> Database:
+    """Create the engine for ``url`` (a URL or a SQLite file path); does not migrate."""
+    normalized = normalize_url(url)
+    parsed = make_url(normalized)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(normalized, Path(str(parsed.database)), settings)
+    return _postgres_engine(normalized, settings)

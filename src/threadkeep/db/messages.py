@@ -1,0 +1,255 @@
+"""Message rows and the seq allocator.
+
+Seq allocation (SPEC S2.4): inside the caller's write transaction,
+``UPDATE conversations SET last_seq = last_seq + n ... RETURNING last_seq`` both takes the
+lock and reserves ``n`` seqs — the row lock on PostgreSQL, and on SQLite the database
+write lock that ``BEGIN IMMEDIATE`` already holds — then the messages are inserted with
+those seqs before the lock is released at commit. Two writers therefore can never read
+the same counter, and a rolled-back append gives its seqs back. ``max(seq)+1`` is never
+used.
+
+Pop and clear give seqs back too (``last_seq`` goes down with ``message_count``), so
+the seqs of a conversation are always exactly ``1..message_count``.
+
+Reads take the owner and filter on it through the conversation row, so a message of
+another owner's conversation is not found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection
+
+from threadkeep.db.rows import message_from_row
+from threadkeep.db.schema import conversations as c
+from threadkeep.db.schema import messages as t
+from threadkeep.errors import Conflict
+from threadkeep.models import Message
+
+__all__ = [
+    "by_idempotency_keys",
+    "clear",
+    "copy_prefix",
+    "delete_last",
+    "first_and_last_created",
+    "get_one",
+    "get_page",
+    "insert",
+    "latest_text",
+    "mark_incomplete",
+    "reserve_seqs",
+    "tail",
+    "update_one",
+]
+
+_owned = sa.exists(
+    sa.select(sa.literal(1)).where(
+        c.c.id == sa.bindparam("cid"), c.c.owner == sa.bindparam("owner")
+    )
+)
+
+
+def reserve_seqs(
+    conn: Connection,
+    owner: str,
+    conversation_id: str,
+    count: int,
+    *,
+    tokens: int,
+    at: dt.datetime,
+    preview: str | None,
+) -> int | None:
+    """Reserve ``count`` seqs and bump the counters; return the new ``last_seq``.
+
+    ``None`` when the conversation does not exist for this owner.
+    """
+    values: dict[str, Any] = {
+        "last_seq": c.c.last_seq + count,
+        "message_count": c.c.message_count + count,
+        "token_count": c.c.token_count + tokens,
+        "updated_at": at,
+    }
+    if preview is not None:
+        values["preview"] = preview
+    row = conn.execute(
+        c.update()
+        .where(c.c.id == conversation_id, c.c.owner == owner)
+        .values(values)
+        .returning(c.c.last_seq)
+    ).first()
+    return None if row is None else int(row[0])
+
+
+def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert prepared rows; a message id already used in the conversation is ``Conflict``."""
+    try:
+        if len(rows) == 1:
+            conn.execute(t.insert(), rows[0])
+        else:
+            conn.execute(t.insert(), list(rows))
+    except exc.IntegrityError as error:
+        ids = [r["id"] for r in rows]
+        raise Conflict(
+            f"a message with id {ids[0] if len(ids) == 1 else ids} already exists in this "
+            "conversation; message ids are unique per conversation"
+        ) from error
+
+
+def mark_incomplete(conn: Connection, run_ids: Sequence[str], at: dt.datetime) -> None:
+    """Streaming messages of runs that ended without completing become ``incomplete``."""
+    conn.execute(
+        t.update()
+        .where(t.c.run_id.in_(run_ids), t.c.status == "streaming")
+        .values(status="incomplete", updated_at=at)
+    )
+
+
+def by_idempotency_keys(
+    conn: Connection, conversation_id: str, keys: Sequence[str]
+) -> dict[str, Message]:
+    """The messages already stored under these keys, by key (caller checked the owner)."""
+    rows = conn.execute(
+        sa.select(t).where(t.c.conversation_id == conversation_id, t.c.idempotency_key.in_(keys))
+    ).all()
+    found = {}
+    for row in rows:
+        message = message_from_row(row)
+        if message is not None:
+            found[row._mapping["idempotency_key"]] = message
+    return found
+
+
+def _messages(conn: Connection, query: sa.Select[Any], owner: str, cid: str) -> list[Message]:
+    out = []
+    for row in conn.execute(query, {"owner": owner, "cid": cid}):
+        message = message_from_row(row)
+        if message is not None:
+            out.append(message)
+    return out
+
+
+_tail = (
+    sa.select(t)
+    .where(t.c.conversation_id == sa.bindparam("cid"), _owned)
+    .order_by(t.c.seq.desc())
+    .limit(sa.bindparam("n"))
+)
+
+
+def tail(conn: Connection, owner: str, conversation_id: str, n: int) -> list[Message]:
+    """The last ``n`` messages, oldest first, reading only those rows (index walk)."""
+    rows = conn.execute(_tail, {"owner": owner, "cid": conversation_id, "n": n}).all()
+    out = []
+    for row in reversed(rows):
+        message = message_from_row(row)
+        if message is not None:
+            out.append(message)
+    return out
+
+
+def get_page(
+    conn: Connection,
+    owner: str,
+    conversation_id: str,
+    *,
+    after_seq: int | None,
+    before_seq: int | None,
+    limit: int | None,
+    descending: bool,
+) -> list[Message]:
+    query = sa.select(t).where(t.c.conversation_id == sa.bindparam("cid"), _owned)
+    if after_seq is not None:
+        query = query.where(t.c.seq > after_seq)
+    if before_seq is not None:
+        query = query.where(t.c.seq < before_seq)
+    query = query.order_by(t.c.seq.desc() if descending else t.c.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    return _messages(conn, query, owner, conversation_id)
+
+
+def get_one(conn: Connection, owner: str, conversation_id: str, message_id: str) -> Message | None:
+    query = sa.select(t).where(
+        t.c.conversation_id == sa.bindparam("cid"), t.c.id == message_id, _owned
+    )
+    found = _messages(conn, query, owner, conversation_id)
+    return found[0] if found else None
+
+
+def update_one(
+    conn: Connection, conversation_id: str, message_id: str, values: dict[str, Any]
+) -> None:
+    conn.execute(
+        t.update()
+        .where(t.c.conversation_id == conversation_id, t.c.id == message_id)
+        .values(values)
+    )
+
+
+def latest_text(
+    conn: Connection, conversation_id: str, *, up_to_seq: int | None = None
+) -> str | None:
+    """Content of the latest user/assistant text message (for the listing preview)."""
+    query = sa.select(t.c.content).where(
+        t.c.conversation_id == conversation_id,
+        t.c.kind == "text",
+        t.c.role.in_(("user", "assistant")),
+    )
+    if up_to_seq is not None:
+        query = query.where(t.c.seq <= up_to_seq)
+    row = conn.execute(query.order_by(t.c.seq.desc()).limit(1)).first()
+    return None if row is None else str(row[0])
+
+
+def delete_last(conn: Connection, conversation_id: str, last_seq: int) -> None:
+    conn.execute(t.delete().where(t.c.conversation_id == conversation_id, t.c.seq == last_seq))
+
+
+def clear(conn: Connection, conversation_id: str) -> None:
+    conn.execute(t.delete().where(t.c.conversation_id == conversation_id))
+
+
+def first_and_last_created(
+    conn: Connection, conversation_id: str, last_seq: int
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Created times of the first and last message, by two index lookups."""
+    first = conn.execute(
+        sa.select(t.c.created_at)
+        .where(t.c.conversation_id == conversation_id)
+        .order_by(t.c.seq)
+        .limit(1)
+    ).scalar()
+    last = conn.execute(
+        sa.select(t.c.created_at).where(t.c.conversation_id == conversation_id, t.c.seq == last_seq)
+    ).scalar()
+    return first, last
+
+
+def copy_prefix(
+    conn: Connection, source_id: str, target_id: str, up_to_seq: int, at: dt.datetime
+) -> tuple[int, int]:
+    """Copy messages ``1..up_to_seq`` into ``target_id``; return (count, tokens)."""
+    columns = [
+        col
+        for col in t.c
+        if col.name not in ("pk", "conversation_id", "idempotency_key", "created_at", "updated_at")
+    ]
+    select = sa.select(
+        *columns,
+        sa.literal(target_id, type_=t.c.conversation_id.type).label("conversation_id"),
+        sa.literal(at, type_=t.c.created_at.type).label("created_at"),
+        sa.literal(at, type_=t.c.updated_at.type).label("updated_at"),
+    ).where(t.c.conversation_id == source_id, t.c.seq <= up_to_seq)
+    names = [col.name for col in columns] + ["conversation_id", "created_at", "updated_at"]
+    conn.execute(t.insert().from_select(names, select))
+    count, tokens = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.c.tokens), 0)).where(
+            t.c.conversation_id == target_id
+        )
+    ).one()
+    return int(count), int(tokens)

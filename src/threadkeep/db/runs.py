@@ -1,0 +1,52 @@
+"""Run rows: one agent turn each. Owner scoping goes through the conversation row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from threadkeep.db.rows import run_from_row
+from threadkeep.db.schema import conversations as c
+from threadkeep.db.schema import runs as t
+from threadkeep.models import Run
+
+__all__ = ["get", "insert", "list_for", "mark_interrupted", "update"]
+
+
+def insert(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(t.insert(), values)
+
+
+def _owned(owner: str) -> sa.ColumnElement[bool]:
+    return sa.exists(
+        sa.select(sa.literal(1)).where(c.c.id == t.c.conversation_id, c.c.owner == owner)
+    )
+
+
+def get(conn: Connection, owner: str, run_id: str) -> Run | None:
+    row = conn.execute(sa.select(t).where(t.c.id == run_id, _owned(owner))).first()
+    return None if row is None else run_from_row(row)
+
+
+def update(conn: Connection, run_id: str, values: dict[str, Any]) -> None:
+    conn.execute(t.update().where(t.c.id == run_id).values(values))
+
+
+def list_for(conn: Connection, conversation_id: str) -> list[Run]:
+    rows = conn.execute(
+        sa.select(t).where(t.c.conversation_id == conversation_id).order_by(t.c.created_at, t.c.id)
+    )
+    return [run for run in map(run_from_row, rows) if run is not None]
+
+
+def mark_interrupted(conn: Connection, owner: str | None, values: dict[str, Any]) -> list[Run]:
+    """Set every queued/running run (of ``owner``, or of everyone) to ``values``."""
+    query = sa.select(t).where(t.c.status.in_(("queued", "running")))
+    if owner is not None:
+        query = query.where(_owned(owner))
+    found = [run for run in map(run_from_row, conn.execute(query)) if run is not None]
+    if found:
+        conn.execute(t.update().where(t.c.id.in_([r.id for r in found])).values(values))
+    return found

@@ -1,0 +1,127 @@
+"""The one schema of threadkeep, for SQLite and PostgreSQL alike.
+
+``conversations`` carries the counters the rest depends on: ``last_seq`` is the seq
+allocator (SPEC S2.4 — bumped in the same transaction that inserts, under the row lock on
+PostgreSQL and the write lock on SQLite), and ``message_count``, ``token_count`` and
+``preview`` are maintained with each write so listings never scan messages.
+
+``messages`` keeps role, kind, content, status and seq in columns; a framework's raw item
+lives in ``metadata``. Its integer ``pk`` is the rowid SQLite's full-text index will key
+on; a message is addressed by ``(conversation_id, id)`` and ordered by
+``(conversation_id, seq)``, both unique. Idempotency keys are unique per conversation
+through a partial index, so appends without a key pay nothing for it.
+
+Listings walk ``(owner, status, updated_at, id)`` (and the ``pinned`` variant) backwards:
+a page costs its own size, whatever the number of conversations.
+
+Changing anything here needs an Alembic revision in ``migrations/versions``; a test
+fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from threadkeep.db.column_types import JSONValue, UTCDateTime, UUIDString
+
+__all__ = ["conversations", "messages", "metadata", "runs"]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", UUIDString(), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("title", sa.Text(), nullable=True),
+    sa.Column("mode", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=True),
+    sa.Column("provider_session_id", sa.Text(), nullable=True),
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("context", JSONValue(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("pinned", sa.Boolean(), nullable=False),
+    sa.Column("tags", JSONValue(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("message_count", sa.Integer(), nullable=False),
+    sa.Column("last_seq", sa.Integer(), nullable=False),
+    sa.Column("token_count", sa.BigInteger(), nullable=False),
+    sa.Column("preview", sa.Text(), nullable=True),
+    sa.Column("forked_from_id", UUIDString(), nullable=True),
+    sa.Column("forked_from_seq", sa.Integer(), nullable=True),
+    sa.Index("ix_conversations_listing", "owner", "status", "updated_at", "id"),
+    sa.Index("ix_conversations_listing_pinned", "owner", "status", "pinned", "updated_at", "id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column(
+        "pk",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("id", sa.String(200), nullable=False),
+    sa.Column(
+        "conversation_id",
+        UUIDString(),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer(), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("content", sa.Text(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("metadata", JSONValue(), nullable=True),
+    sa.Column("tokens", sa.Integer(), nullable=True),
+    sa.Column("run_id", UUIDString(), nullable=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("conversation_id", "seq"),
+    sa.UniqueConstraint("conversation_id", "id"),
+    sa.Index(
+        "ix_messages_idempotency",
+        "conversation_id",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+        postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+    ),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", UUIDString(), primary_key=True),
+    sa.Column(
+        "conversation_id",
+        UUIDString(),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("resumed_session_id", sa.Text(), nullable=True),
+    sa.Column("provider_session_id", sa.Text(), nullable=True),
+    sa.Column("retried_without_resume", sa.Boolean(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("usage", JSONValue(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_runs_conversation_id_created_at", "conversation_id", "created_at"),
+    sa.Index("ix_runs_status", "status"),
+)

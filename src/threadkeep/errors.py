@@ -1,0 +1,70 @@
+"""The one error tree of threadkeep.
+
+Every failure a caller can act on is one of these, each with a stable ``code`` that
+the server maps to an HTTP status (``server/errors.py``) and the CLI to an exit code
+(``cli/output.py``) — in one place each. Nothing is ever turned into ``None``: a
+missing conversation is ``NotFound``, a database that cannot be reached is
+``StoreUnavailable``, and callers can tell the two apart.
+
+    ThreadkeepError              code="error"
+     ├── NotFound                code="not_found"      no such object *for this owner*
+     ├── InvalidInput            code="invalid_input"  bad id, role, kind, status, value
+     ├── Conflict                code="conflict"       expected_last_seq mismatch, provider change, id taken
+     ├── TooLarge                code="too_large"      message over the size limit
+     └── StoreUnavailable        code="store_unavailable"  database missing, locked, corrupt, migration failed
+
+Messages are written for a person: they say what was wrong and what to do about it.
+Another owner's object raises exactly the same ``NotFound`` as a random id, so an error
+never reveals that an object exists.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "InvalidInput",
+    "NotFound",
+    "StoreUnavailable",
+    "ThreadkeepError",
+    "TooLarge",
+]
+
+
+class ThreadkeepError(Exception):
+    """Base of every error threadkeep raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ThreadkeepError):
+    """The object does not exist, or belongs to another owner (indistinguishable)."""
+
+    code = "not_found"
+
+
+class InvalidInput(ThreadkeepError):
+    """The caller passed a value threadkeep does not accept; nothing was written."""
+
+    code = "invalid_input"
+
+
+class Conflict(ThreadkeepError):
+    """The write contradicts the current state (someone else wrote first, id taken, ...)."""
+
+    code = "conflict"
+
+
+class TooLarge(ThreadkeepError):
+    """A value is over a configured size limit; nothing was written."""
+
+    code = "too_large"
+
+
+class StoreUnavailable(ThreadkeepError):
+    """The database cannot be used: missing, locked, corrupt, or a migration failed."""
+
+    code = "store_unavailable"

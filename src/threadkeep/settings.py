@@ -1,0 +1,153 @@
+"""Settings: one validated model, from ``THREADKEEP_*`` env > ``threadkeep.toml`` > defaults.
+
+The data directory is the platform's user data dir for ``threadkeep`` (``platformdirs``),
+or ``THREADKEEP_HOME`` when set; it holds the default database (``threadkeep.db``) and
+the settings file (``threadkeep.toml``). Command-line flags (S7.4) are passed as keyword
+arguments and win over everything: ``Settings(database_url=...)``.
+
+An invalid value fails at start with ``InvalidInput`` naming the setting, the source it
+came from (environment variable or TOML key) and what is accepted — never later, deep in
+a request.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from threadkeep.errors import InvalidInput
+
+__all__ = ["Settings", "data_dir"]
+
+SETTINGS_FILE = "threadkeep.toml"
+DEFAULT_DB_FILE = "threadkeep.db"
+
+
+def data_dir() -> Path:
+    """The data directory: ``THREADKEEP_HOME`` or the platform's user data dir."""
+    home = os.environ.get("THREADKEEP_HOME")
+    if home:
+        return Path(home).expanduser()
+    return Path(platformdirs.user_data_dir("threadkeep", appauthor=False))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads ``threadkeep.toml`` from the data directory (flat ``key = value`` pairs)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.path = data_dir() / SETTINGS_FILE
+        self.values: dict[str, Any] = {}
+        if self.path.is_file():
+            try:
+                self.values = tomllib.loads(self.path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise InvalidInput(f"settings file {self.path} is not valid TOML: {exc}") from exc
+            unknown = sorted(set(self.values) - set(settings_cls.model_fields))
+            if unknown:
+                raise InvalidInput(
+                    f"settings file {self.path} has unknown setting(s) {', '.join(unknown)}; "
+                    f"known: {', '.join(sorted(settings_cls.model_fields))}"
+                )
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+class Settings(BaseSettings):
+    """Every setting threadkeep reads. Env var: ``THREADKEEP_<NAME>``; TOML key: ``name``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="THREADKEEP_", frozen=True, extra="forbid", validate_default=True
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        description="Database: a SQLAlchemy URL (sqlite:///file.db, postgresql+psycopg://...) "
+        "or a path to a SQLite file. Default: threadkeep.db in the data directory.",
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="SQLite durability. FULL: an acknowledged append survives power loss. "
+        "NORMAL: survives a process crash; faster.",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        le=600_000,
+        description="How long a SQLite writer waits for another writer's lock, in ms.",
+    )
+    sqlite_driver: Literal["auto", "pysqlite3", "sqlite3"] = Field(
+        default="auto",
+        description="Which SQLite library to use: auto picks pysqlite3 (a SQLite with the "
+        "WAL-reset fix) when installed, else the standard library's sqlite3.",
+    )
+    max_message_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        le=1_073_741_824,
+        description="Largest message content accepted, in UTF-8 bytes (TooLarge beyond).",
+    )
+    migrate_on_open: bool = Field(
+        default=True,
+        description="Bring the database to the current schema revision when it is opened.",
+    )
+    backup_before_migrate: bool = Field(
+        default=True,
+        description="Copy a SQLite file that holds data before migrating it; restore on failure.",
+    )
+    pool_size: int = Field(
+        default=5, ge=1, le=100, description="Database connections kept open per store."
+    )
+    preview_chars: int = Field(
+        default=120,
+        ge=0,
+        le=1000,
+        description="Length of the preview of the latest message shown in listings.",
+    )
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Build settings from every source, turning validation errors into ``InvalidInput``."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                name = ".".join(str(p) for p in err["loc"]) or "settings"
+                problems.append(
+                    f"setting {name!r} (env THREADKEEP_{name.upper()}): {err['msg']}"
+                    f" (got {err.get('input')!r:.60})"
+                )
+            raise InvalidInput("invalid settings: " + "; ".join(problems)) from None
+
+    def resolved_database_url(self) -> str:
+        """The database URL in use: the setting, or the default file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return str(data_dir() / DEFAULT_DB_FILE)
