@@ -50,7 +50,9 @@ def postgres_unavailable_reason() -> str | None:
             engine.dispose()
             _pg_state["reason"] = None
         except Exception as error:  # any failure means: no usable server
-            _pg_state["reason"] = f"PostgreSQL at {url} not available: {error.__class__.__name__}: {str(error)[:200]}"
+            _pg_state["reason"] = (
+                f"PostgreSQL at {url} not available: {error.__class__.__name__}: {str(error)[:200]}"
+            )
     return _pg_state["reason"]
 
 
@@ -64,7 +66,9 @@ def require_postgres() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
         if name.startswith("THREADKEEP_") and name != "THREADKEEP_TEST_POSTGRES_URL":

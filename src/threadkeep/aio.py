@@ -89,7 +89,7 @@ class AsyncConversationStore:
     async def create_conversation(
         self,
         *,
-        id: str | None = None,  # noqa: A002
+        id: str | None = None,
         title: str | None = None,
         mode: str = "chat",
         context: dict[str, Any] | None = None,
@@ -107,11 +107,11 @@ class AsyncConversationStore:
             pinned=pinned,
         )
 
-    async def get_conversation(self, id: str) -> Conversation:  # noqa: A002
+    async def get_conversation(self, id: str) -> Conversation:
         """The conversation with this id, or ``NotFound``."""
         return await asyncio.to_thread(self._store.get_conversation, id)
 
-    async def get_or_create_conversation(self, id: str, **fields: Any) -> Conversation:  # noqa: A002
+    async def get_or_create_conversation(self, id: str, **fields: Any) -> Conversation:
         """The conversation with this id, created with ``fields`` if it does not exist."""
         return await asyncio.to_thread(self._store.get_or_create_conversation, id, **fields)
 
@@ -150,9 +150,9 @@ class AsyncConversationStore:
 
     async def update_conversation(
         self,
-        id: str,  # noqa: A002
+        id: str,
         *,
-        title: str | None | _Unset = UNSET,
+        title: str | _Unset | None = UNSET,
         context: dict[str, Any] | _Unset = UNSET,
         context_merge: dict[str, Any] | _Unset = UNSET,
         pinned: bool | _Unset = UNSET,
@@ -171,21 +171,21 @@ class AsyncConversationStore:
             mode=mode,
         )
 
-    async def archive_conversation(self, id: str) -> Conversation:  # noqa: A002
-        """Move the conversation to the archive (soft delete; :meth:`unarchive_conversation` undoes)."""
+    async def archive_conversation(self, id: str) -> Conversation:
+        """Move the conversation to the archive (a soft delete, undone by unarchive)."""
         return await asyncio.to_thread(self._store.archive_conversation, id)
 
-    async def unarchive_conversation(self, id: str) -> Conversation:  # noqa: A002
+    async def unarchive_conversation(self, id: str) -> Conversation:
         """Bring an archived conversation back to the active list."""
         return await asyncio.to_thread(self._store.unarchive_conversation, id)
 
-    async def delete_conversation(self, id: str) -> None:  # noqa: A002
+    async def delete_conversation(self, id: str) -> None:
         """Delete the conversation, its messages and its runs for good."""
         return await asyncio.to_thread(self._store.delete_conversation, id)
 
     async def fork_conversation(
         self,
-        id: str,  # noqa: A002
+        id: str,
         *,
         up_to_seq: int | None = None,
         title: str | None = None,
@@ -206,7 +206,7 @@ class AsyncConversationStore:
         tokens: int | None = None,
         run_id: str | None = None,
         status: str = "complete",
-        id: str | None = None,  # noqa: A002
+        id: str | None = None,
         idempotency_key: str | None = None,
         expected_last_seq: int | None = None,
     ) -> Message:
@@ -249,7 +249,7 @@ class AsyncConversationStore:
         content: str | _Unset = UNSET,
         status: str | _Unset = UNSET,
         metadata: Any = UNSET,
-        tokens: int | None | _Unset = UNSET,
+        tokens: int | _Unset | None = UNSET,
     ) -> Message:
         """Change a stored message in place (a streaming reply growing, a framework upsert)."""
         return await asyncio.to_thread(

@@ -9,9 +9,9 @@ missing conversation is ``NotFound``, a database that cannot be reached is
     ThreadkeepError              code="error"
      ├── NotFound                code="not_found"      no such object *for this owner*
      ├── InvalidInput            code="invalid_input"  bad id, role, kind, status, value
-     ├── Conflict                code="conflict"       expected_last_seq mismatch, provider change, id taken
+     ├── Conflict                code="conflict"       wrote first, provider change, id taken
      ├── TooLarge                code="too_large"      message over the size limit
-     └── StoreUnavailable        code="store_unavailable"  database missing, locked, corrupt, migration failed
+     └── StoreUnavailable        code="store_unavailable"  database locked, corrupt, unreachable
 
 Messages are written for a person: they say what was wrong and what to do about it.
 Another owner's object raises exactly the same ``NotFound`` as a random id, so an error

@@ -17,9 +17,9 @@ from threadkeep.models import CONVERSATION_STATUSES, MESSAGE_KINDS, MESSAGE_ROLE
 __all__ = [
     "MAX_LIST_LIMIT",
     "check_choice",
-    "check_conversation_status",
     "check_content",
     "check_context",
+    "check_conversation_status",
     "check_json",
     "check_kind",
     "check_limit",

@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from threadkeep.db import conversations as conversation_rows
 from threadkeep.db import messages as message_rows
@@ -209,7 +209,7 @@ class ConversationStore:
     def create_conversation(
         self,
         *,
-        id: str | None = None,  # noqa: A002 - the field's name in SPEC S1
+        id: str | None = None,
         title: str | None = None,
         mode: str = "chat",
         context: dict[str, Any] | None = None,
@@ -248,7 +248,7 @@ class ConversationStore:
         self._publish([self._event("conversation.created", conversation_id)])
         return conversation
 
-    def get_conversation(self, id: str) -> Conversation:  # noqa: A002
+    def get_conversation(self, id: str) -> Conversation:
         """The conversation with this id, or ``NotFound``."""
         conversation_id = check_uuid(id, what="conversation id")
         with self._db.query() as conn:
@@ -257,7 +257,7 @@ class ConversationStore:
             raise self._not_found(conversation_id)
         return found
 
-    def get_or_create_conversation(self, id: str, **fields: Any) -> Conversation:  # noqa: A002
+    def get_or_create_conversation(self, id: str, **fields: Any) -> Conversation:
         """The conversation with this id, created with ``fields`` if it does not exist.
 
         ``fields`` are :meth:`create_conversation`'s keywords; they are ignored when the
@@ -321,9 +321,9 @@ class ConversationStore:
 
     def update_conversation(
         self,
-        id: str,  # noqa: A002
+        id: str,
         *,
-        title: str | None | _Unset = UNSET,
+        title: str | _Unset | None = UNSET,
         context: dict[str, Any] | _Unset = UNSET,
         context_merge: dict[str, Any] | _Unset = UNSET,
         pinned: bool | _Unset = UNSET,
@@ -367,22 +367,22 @@ class ConversationStore:
             return current
         updated = dataclasses.replace(
             current,
-            **{k: tuple(v) if k == "tags" else v for k, v in changes.items()},
+            **cast(Any, {k: tuple(v) if k == "tags" else v for k, v in changes.items()}),
         )
         self._publish(
             [self._event("conversation.updated", conversation_id, fields=sorted(changes))]
         )
         return updated
 
-    def archive_conversation(self, id: str) -> Conversation:  # noqa: A002
-        """Move the conversation to the archive (soft delete; :meth:`unarchive_conversation` undoes)."""
+    def archive_conversation(self, id: str) -> Conversation:
+        """Move the conversation to the archive (a soft delete, undone by unarchive)."""
         return self._set_status(id, "archived")
 
-    def unarchive_conversation(self, id: str) -> Conversation:  # noqa: A002
+    def unarchive_conversation(self, id: str) -> Conversation:
         """Bring an archived conversation back to the active list."""
         return self._set_status(id, "active")
 
-    def _set_status(self, id: str, status: str) -> Conversation:  # noqa: A002
+    def _set_status(self, id: str, status: str) -> Conversation:
         conversation_id = check_uuid(id, what="conversation id")
         with self._db.write() as conn:
             current = conversation_rows.get(conn, self._owner, conversation_id, for_update=True)
@@ -396,7 +396,7 @@ class ConversationStore:
         self._publish([self._event(kind, conversation_id)])
         return dataclasses.replace(current, status=status)
 
-    def delete_conversation(self, id: str) -> None:  # noqa: A002
+    def delete_conversation(self, id: str) -> None:
         """Delete the conversation, its messages and its runs for good."""
         conversation_id = check_uuid(id, what="conversation id")
         with self._db.write() as conn:
@@ -406,7 +406,7 @@ class ConversationStore:
 
     def fork_conversation(
         self,
-        id: str,  # noqa: A002
+        id: str,
         *,
         up_to_seq: int | None = None,
         title: str | None = None,
@@ -481,7 +481,7 @@ class ConversationStore:
         tokens: int | None = None,
         run_id: str | None = None,
         status: str = "complete",
-        id: str | None = None,  # noqa: A002
+        id: str | None = None,
         idempotency_key: str | None = None,
         expected_last_seq: int | None = None,
     ) -> Message:
@@ -626,7 +626,7 @@ class ConversationStore:
         content: str | _Unset = UNSET,
         status: str | _Unset = UNSET,
         metadata: Any = UNSET,
-        tokens: int | None | _Unset = UNSET,
+        tokens: int | _Unset | None = UNSET,
     ) -> Message:
         """Change a stored message in place (a streaming reply growing, a framework upsert).
 
@@ -920,7 +920,7 @@ class ConversationStore:
         server does at start); otherwise only this store's owner's.
         """
         at = _now()
-        values = {
+        values: dict[str, Any] = {
             "status": "interrupted",
             "finished_at": at,
             "error": "interrupted: the process running it stopped before it finished",
@@ -964,6 +964,15 @@ class ConversationStore:
     def schema_revision(self) -> str | None:
         """The database's current Alembic revision."""
         return migrate.current_revision(self._db)
+
+    @staticmethod
+    def latest_schema_revision() -> str | None:
+        """The newest revision this version of threadkeep knows."""
+        return migrate.head_revision()
+
+    def upgrade_schema(self) -> migrate.MigrationReport:
+        """Bring the database to the latest revision (what ``migrate_on_open`` does)."""
+        return migrate.upgrade(self._db, backup=self._settings.backup_before_migrate)
 
 
 def _check_bool(value: object, what: str) -> bool:

@@ -9,7 +9,6 @@ import typer
 
 from threadkeep.cli._context import cli_store
 from threadkeep.cli.output import emit_json, errors_to_exit_codes, stdout
-from threadkeep.db import migrate
 
 app = typer.Typer(help="Database schema, backup and restore.", no_args_is_help=True)
 
@@ -25,7 +24,7 @@ def current(
     """Show the database's schema revision and the latest one."""
     with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
         revision = store.schema_revision()
-        head = migrate.head_revision()
+        head = store.latest_schema_revision()
         if json_output:
             emit_json({"database": store.database.describe(), "revision": revision, "head": head})
             return
@@ -37,7 +36,7 @@ def current(
 def upgrade(db: DbOption = None) -> None:
     """Bring the database to the latest schema (a SQLite file is backed up first)."""
     with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
-        report = migrate.upgrade(store.database, backup=store.settings.backup_before_migrate)
+        report = store.upgrade_schema()
         if report.from_revision == report.to_revision:
             stdout.print(f"already at revision {report.to_revision}")
             return

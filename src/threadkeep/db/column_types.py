@@ -6,8 +6,9 @@
   that is not valid JSON yields a :class:`CorruptValue` instead of raising, so one
   damaged row cannot make a whole conversation or listing unreadable (SPEC S2.7): the
   row mappers skip and log it.
-* :class:`UTCDateTime` — ``timestamptz`` on PostgreSQL; on SQLite SQLAlchemy's ISO text,
-  which sorts in time order; always an aware UTC ``datetime`` in Python.
+* :class:`UTCDateTime` — ``timestamptz`` on PostgreSQL; on SQLite fixed-width ISO text
+  with ``+00:00`` (:func:`sqlite_datetime`), which sorts in time order; always an aware
+  UTC ``datetime`` in Python.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["CorruptValue", "JSONValue", "UTCDateTime", "UUIDString", "dumps"]
+__all__ = ["CorruptValue", "JSONValue", "UTCDateTime", "UUIDString", "dumps", "sqlite_datetime"]
 
 
 def dumps(value: Any) -> str:
@@ -78,24 +79,38 @@ class JSONValue(sa.types.TypeDecorator[Any]):
             return CorruptValue(raw=str(value)[:200], error=str(error))
 
 
+def sqlite_datetime(value: dt.datetime) -> str:
+    """How SQLite stores a datetime: ISO 8601 in UTC with microseconds and ``+00:00``.
+
+    Fixed width, so text order is time order (keyset cursors, ``ORDER BY``), and
+    ``datetime.fromisoformat`` reads it back aware in a fraction of a microsecond.
+    """
+    return value.astimezone(dt.UTC).isoformat(sep=" ", timespec="microseconds")
+
+
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
-    """An aware UTC datetime."""
+    """An aware UTC datetime: ``timestamptz`` on PostgreSQL, fixed-width text on SQLite."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(32))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
             raise TypeError("UTCDateTime needs an aware datetime")
-        value = value.astimezone(dt.UTC)
-        # SQLite keeps text; drop the offset so every stored value sorts the same way.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return sqlite_datetime(value) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
+        if isinstance(value, str):
+            return dt.datetime.fromisoformat(value)
         if not isinstance(value, dt.datetime):
             raise TypeError(f"not a datetime: {value!r:.40}")
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return value.astimezone(dt.UTC)

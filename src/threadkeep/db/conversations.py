@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from threadkeep.db.prepared import Prepared, is_raw
 from threadkeep.db.rows import conversation_from_row
 from threadkeep.db.schema import conversations as t
 from threadkeep.errors import InvalidInput
@@ -47,19 +48,23 @@ def insert(conn: Connection, values: dict[str, Any]) -> bool:
     return conn.execute(statement).first() is not None
 
 
+_mine = sa.and_(t.c.id == sa.bindparam("cid"), t.c.owner == sa.bindparam("owner"))
+_get = sa.select(t).where(_mine)
+_get_for_update = _get.with_for_update()
+_exists = sa.select(t.c.id).where(_mine)
+
+
 def get(
     conn: Connection, owner: str, conversation_id: str, *, for_update: bool = False
 ) -> Conversation | None:
-    query = sa.select(t).where(t.c.id == conversation_id, t.c.owner == owner)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    """The conversation, or ``None``; ``for_update`` takes its row lock (PostgreSQL)."""
+    query = _get_for_update if for_update else _get
+    row = conn.execute(query, {"cid": conversation_id, "owner": owner}).first()
     return None if row is None else conversation_from_row(row)
 
 
 def exists(conn: Connection, owner: str, conversation_id: str) -> bool:
-    query = sa.select(t.c.id).where(t.c.id == conversation_id, t.c.owner == owner)
-    return conn.execute(query).first() is not None
+    return conn.execute(_exists, {"cid": conversation_id, "owner": owner}).first() is not None
 
 
 def update(conn: Connection, owner: str, conversation_id: str, values: dict[str, Any]) -> bool:
@@ -76,7 +81,7 @@ def delete(conn: Connection, owner: str, conversation_id: str) -> bool:
 
 def encode_cursor(key: list[Any]) -> str:
     """Encode a sort key (as :func:`list_page` returns it) into an opaque cursor."""
-    key = [k.isoformat() if isinstance(k, dt.datetime) else k for k in key]
+    key = [k.astimezone(dt.UTC).isoformat() if isinstance(k, dt.datetime) else k for k in key]
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
@@ -103,11 +108,100 @@ def decode_cursor(cursor: str, pinned_first: bool) -> list[Any]:
     return list(key)
 
 
-def _tag_condition(conn: Connection, tag: str) -> sa.ColumnElement[bool]:
-    if conn.dialect.name == "postgresql":
-        return t.c.tags.op("@>")(sa.func.jsonb_build_array(tag))
+def _tag_condition(dialect: str) -> sa.ColumnElement[bool]:
+    if dialect == "postgresql":
+        return t.c.tags.op("@>")(sa.func.jsonb_build_array(sa.bindparam("tag", type_=sa.Text())))
     each = sa.func.json_each(t.c.tags).table_valued("value")
-    return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == tag))
+    return sa.exists(
+        sa.select(sa.literal_column("1"))
+        .select_from(each)
+        .where(each.c.value == sa.bindparam("tag"))
+    )
+
+
+_FILTERS = (
+    ("status", lambda: t.c.status == sa.bindparam("status")),
+    ("provider", lambda: t.c.provider == sa.bindparam("provider")),
+    ("model", lambda: t.c.model == sa.bindparam("model")),
+    ("mode", lambda: t.c.mode == sa.bindparam("mode")),
+    (
+        "updated_after",
+        lambda: t.c.updated_at > sa.bindparam("updated_after", type_=t.c.updated_at.type),
+    ),
+    (
+        "updated_before",
+        lambda: t.c.updated_at < sa.bindparam("updated_before", type_=t.c.updated_at.type),
+    ),
+    (
+        "created_after",
+        lambda: t.c.created_at > sa.bindparam("created_after", type_=t.c.created_at.type),
+    ),
+    (
+        "created_before",
+        lambda: t.c.created_at < sa.bindparam("created_before", type_=t.c.created_at.type),
+    ),
+)
+
+_listings: dict[tuple[Any, ...], Prepared] = {}
+
+
+def _listing(dialect: str, present: tuple[str, ...], pinned: bool | None, keyset: bool) -> Prepared:
+    """The listing query for this set of filters, built once per shape.
+
+    ``pinned`` narrows to pinned (``True``) or unpinned (``False``) rows for the two
+    phases of a pinned-first listing. The keyset condition is a row-value comparison
+    ``(updated_at, id) < (:u, :i)``, which both engines answer from the index.
+    """
+    key = (dialect, present, pinned, keyset)
+    if key not in _listings:
+        query = sa.select(t).where(t.c.owner == sa.bindparam("owner"))
+        for name, condition in _FILTERS:
+            if name in present:
+                query = query.where(condition())
+        if "tag" in present:
+            query = query.where(_tag_condition(dialect))
+        if pinned is not None:
+            query = query.where(t.c.pinned == sa.true() if pinned else t.c.pinned == sa.false())
+        if keyset:
+            query = query.where(
+                sa.tuple_(t.c.updated_at, t.c.id)
+                < sa.tuple_(
+                    sa.bindparam("after_updated_at", type_=t.c.updated_at.type),
+                    sa.bindparam("after_id", type_=t.c.id.type),
+                )
+            )
+        query = query.order_by(t.c.updated_at.desc(), t.c.id.desc()).limit(sa.bindparam("n"))
+        _listings[key] = Prepared(query)
+    return _listings[key]
+
+
+def _page(
+    conn: Connection,
+    params: dict[str, Any],
+    present: tuple[str, ...],
+    pinned: bool | None,
+    after: list[Any] | None,
+    limit: int,
+) -> tuple[list[Conversation], list[Any] | None, int]:
+    """One phase: items, the key after the last returned row, and the raw row count."""
+    statement = _listing(conn.dialect.name, present, pinned, after is not None)
+    run = dict(params, n=limit + 1)
+    if after is not None:
+        run["after_updated_at"], run["after_id"] = after
+    rows = statement.rows(conn, run)
+    raw = is_raw(conn)
+    items = []
+    for row in rows[:limit]:
+        item = conversation_from_row(row, raw)
+        if item is not None:
+            items.append(item)
+    last = rows[min(len(rows), limit) - 1] if rows and limit else None
+    key = None if last is None else [_as_datetime(last[12]), str(last[0])]
+    return items, key, len(rows)
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value  # type: ignore[no-any-return]
 
 
 def list_page(
@@ -123,41 +217,48 @@ def list_page(
 
     Returns the items and the sort key to continue from (``None`` on the last page).
     Damaged rows are skipped but still advance the key, so paging never stalls.
+
+    Pinned first is two phases: pinned conversations through the partial index
+    ``ix_conversations_pinned`` (only pinned rows are in it, so appends to the others
+    never touch it), then the unpinned ones through ``ix_conversations_listing``.
     """
-    query = sa.select(t).where(t.c.owner == owner)
-    if where.status is not None:
-        query = query.where(t.c.status == where.status)
-    for column, value in (
-        (t.c.provider, where.provider),
-        (t.c.model, where.model),
-        (t.c.mode, where.mode),
+    params: dict[str, Any] = {"owner": owner}
+    present = []
+    for name in (
+        "status",
+        "provider",
+        "model",
+        "mode",
+        "tag",
+        "updated_after",
+        "updated_before",
+        "created_after",
+        "created_before",
     ):
+        value = getattr(where, name)
         if value is not None:
-            query = query.where(column == value)
-    if where.tag is not None:
-        query = query.where(_tag_condition(conn, where.tag))
-    if where.updated_after is not None:
-        query = query.where(t.c.updated_at > where.updated_after)
-    if where.updated_before is not None:
-        query = query.where(t.c.updated_at < where.updated_before)
-    if where.created_after is not None:
-        query = query.where(t.c.created_at > where.created_after)
-    if where.created_before is not None:
-        query = query.where(t.c.created_at < where.created_before)
-    key_columns = [t.c.pinned, t.c.updated_at, t.c.id] if pinned_first else [t.c.updated_at, t.c.id]
-    if after is not None:
-        bound = [
-            sa.bindparam(None, v, type_=c.type) for c, v in zip(key_columns, after, strict=True)
-        ]
-        query = query.where(sa.tuple_(*key_columns) < sa.tuple_(*bound))
-    query = query.order_by(*(c.desc() for c in key_columns)).limit(limit + 1)
-    rows = conn.execute(query).all()
+            params[name] = value
+            present.append(name)
+    shape = tuple(present)
+    if not pinned_first:
+        items, key, count = _page(conn, params, shape, None, after, limit)
+        return items, key if count > limit else None
     items = []
-    for row in rows[:limit]:
-        item = conversation_from_row(row)
-        if item is not None:
-            items.append(item)
-    if len(rows) <= limit:
-        return items, None
-    last = rows[limit - 1]._mapping
-    return items, [last[c.name] for c in key_columns]
+    if after is None or after[0] is True:
+        items, key, count = _page(
+            conn, params, shape, True, None if after is None else after[1:], limit
+        )
+        if count > limit:
+            return items, [True, *key] if key else None
+        after = None
+    remaining = limit - len(items)
+    more, key, count = _page(
+        conn, params, shape, False, None if after is None else after[1:], remaining
+    )
+    if count > remaining:
+        # The page is full: continue after its last row (which may be a pinned one).
+        if not more and items:
+            last = items[-1]
+            return items, [True, last.updated_at, last.id]
+        return items + more, [False, *key] if key else None
+    return items + more, None

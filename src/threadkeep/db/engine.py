@@ -122,13 +122,17 @@ class Database:
             return str(self.sqlite_path)
         return make_url(self.url).render_as_string(hide_password=True)
 
+    def __post_init__(self) -> None:
+        # Option-carrying views of the engine, made once (not per call): connections
+        # from them tell the ``begin`` handler which BEGIN to send.
+        self._writer = self.engine.execution_options(**{_WRITE: True})
+        self._single = self.engine.execution_options(**{_SINGLE: True})
+
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
-        with self.translate_errors(), self.engine.connect() as conn:
-            conn = conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+        with self.translate_errors(), self._writer.connect() as conn, conn.begin():
+            yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -144,8 +148,8 @@ class Database:
         On SQLite no ``BEGIN`` is sent (the statement runs in its own implicit
         transaction), which saves two round trips on the hot read paths (tail, list).
         """
-        with self.translate_errors(), self.engine.connect() as conn:
-            yield conn.execution_options(**{_SINGLE: True})
+        with self.translate_errors(), self._single.connect() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def translate_errors(self) -> Iterator[None]:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
+from threadkeep.db.prepared import Prepared, is_raw
 from threadkeep.db.rows import message_from_row
 from threadkeep.db.schema import conversations as c
 from threadkeep.db.schema import messages as t
@@ -47,10 +48,48 @@ __all__ = [
     "update_one",
 ]
 
+# The columns of a Message, in its field order (see rows.message_from_row).
+MESSAGE_COLUMNS = [
+    t.c.id,
+    t.c.conversation_id,
+    t.c.seq,
+    t.c.role,
+    t.c.kind,
+    t.c.content,
+    t.c.status,
+    t.c["metadata"],
+    t.c.tokens,
+    t.c.run_id,
+    t.c.created_at,
+    t.c.updated_at,
+]
+
 _owned = sa.exists(
-    sa.select(sa.literal(1)).where(
+    sa.select(sa.literal_column("1")).where(
         c.c.id == sa.bindparam("cid"), c.c.owner == sa.bindparam("owner")
     )
+)
+
+
+# Hot-path statements are built once: SQLAlchemy memoises a statement's cache key on the
+# object, so executing a prebuilt statement skips rebuilding and re-keying it per call.
+_reserve = (
+    c.update()
+    .where(c.c.id == sa.bindparam("cid"), c.c.owner == sa.bindparam("b_owner"))
+    .values(
+        last_seq=c.c.last_seq + sa.bindparam("count", type_=sa.Integer()),
+        message_count=c.c.message_count + sa.bindparam("count", type_=sa.Integer()),
+        token_count=c.c.token_count + sa.bindparam("tokens", type_=sa.BigInteger()),
+        updated_at=sa.bindparam("at", type_=c.c.updated_at.type),
+        preview=sa.func.coalesce(sa.bindparam("preview", type_=sa.Text()), c.c.preview),
+    )
+    .returning(c.c.last_seq)
+)
+_reserve_prepared = Prepared(_reserve)
+_insert = Prepared(
+    t.insert(),
+    json_params=["metadata"],
+    column_keys=[col.name for col in t.c if col.name != "pk"],
 )
 
 
@@ -66,32 +105,27 @@ def reserve_seqs(
 ) -> int | None:
     """Reserve ``count`` seqs and bump the counters; return the new ``last_seq``.
 
-    ``None`` when the conversation does not exist for this owner.
+    ``preview=None`` keeps the current preview. ``None`` is returned when the
+    conversation does not exist for this owner.
     """
-    values: dict[str, Any] = {
-        "last_seq": c.c.last_seq + count,
-        "message_count": c.c.message_count + count,
-        "token_count": c.c.token_count + tokens,
-        "updated_at": at,
-    }
-    if preview is not None:
-        values["preview"] = preview
-    row = conn.execute(
-        c.update()
-        .where(c.c.id == conversation_id, c.c.owner == owner)
-        .values(values)
-        .returning(c.c.last_seq)
-    ).first()
-    return None if row is None else int(row[0])
+    found = _reserve_prepared.rows(
+        conn,
+        {
+            "cid": conversation_id,
+            "b_owner": owner,
+            "count": count,
+            "tokens": tokens,
+            "at": at,
+            "preview": preview,
+        },
+    )
+    return int(found[0][0]) if found else None
 
 
 def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert prepared rows; a message id already used in the conversation is ``Conflict``."""
     try:
-        if len(rows) == 1:
-            conn.execute(t.insert(), rows[0])
-        else:
-            conn.execute(t.insert(), list(rows))
+        _insert.run(conn, rows[0] if len(rows) == 1 else rows)
     except exc.IntegrityError as error:
         ids = [r["id"] for r in rows]
         raise Conflict(
@@ -114,42 +148,58 @@ def by_idempotency_keys(
 ) -> dict[str, Message]:
     """The messages already stored under these keys, by key (caller checked the owner)."""
     rows = conn.execute(
-        sa.select(t).where(t.c.conversation_id == conversation_id, t.c.idempotency_key.in_(keys))
+        sa.select(t.c.idempotency_key, *MESSAGE_COLUMNS).where(
+            t.c.conversation_id == conversation_id, t.c.idempotency_key.in_(keys)
+        )
     ).all()
     found = {}
     for row in rows:
-        message = message_from_row(row)
+        message = message_from_row(tuple(row)[1:], False)
         if message is not None:
-            found[row._mapping["idempotency_key"]] = message
+            found[row[0]] = message
     return found
 
 
-def _messages(conn: Connection, query: sa.Select[Any], owner: str, cid: str) -> list[Message]:
+def _messages(rows: Sequence[Any], raw: bool) -> list[Message]:
     out = []
-    for row in conn.execute(query, {"owner": owner, "cid": cid}):
-        message = message_from_row(row)
+    for row in rows:
+        message = message_from_row(row, raw)
         if message is not None:
             out.append(message)
     return out
 
 
-_tail = (
-    sa.select(t)
-    .where(t.c.conversation_id == sa.bindparam("cid"), _owned)
-    .order_by(t.c.seq.desc())
-    .limit(sa.bindparam("n"))
-)
+_pages: dict[tuple[bool, bool, bool, bool, bool], Prepared] = {}
+
+
+def _page_statement(
+    after: bool, before: bool, limit: bool, descending: bool, one: bool
+) -> Prepared:
+    """The page query for this combination of bounds, built once."""
+    key = (after, before, limit, descending, one)
+    if key not in _pages:
+        query = sa.select(*MESSAGE_COLUMNS).where(
+            t.c.conversation_id == sa.bindparam("cid"), _owned
+        )
+        if one:
+            query = query.where(t.c.id == sa.bindparam("mid"))
+        if after:
+            query = query.where(t.c.seq > sa.bindparam("after_seq"))
+        if before:
+            query = query.where(t.c.seq < sa.bindparam("before_seq"))
+        query = query.order_by(t.c.seq.desc() if descending else t.c.seq)
+        if limit:
+            query = query.limit(sa.bindparam("n"))
+        _pages[key] = Prepared(query)
+    return _pages[key]
 
 
 def tail(conn: Connection, owner: str, conversation_id: str, n: int) -> list[Message]:
     """The last ``n`` messages, oldest first, reading only those rows (index walk)."""
-    rows = conn.execute(_tail, {"owner": owner, "cid": conversation_id, "n": n}).all()
-    out = []
-    for row in reversed(rows):
-        message = message_from_row(row)
-        if message is not None:
-            out.append(message)
-    return out
+    rows = _page_statement(False, False, True, True, False).rows(
+        conn, {"owner": owner, "cid": conversation_id, "n": n}
+    )
+    return _messages(rows[::-1], is_raw(conn))
 
 
 def get_page(
@@ -162,22 +212,23 @@ def get_page(
     limit: int | None,
     descending: bool,
 ) -> list[Message]:
-    query = sa.select(t).where(t.c.conversation_id == sa.bindparam("cid"), _owned)
-    if after_seq is not None:
-        query = query.where(t.c.seq > after_seq)
-    if before_seq is not None:
-        query = query.where(t.c.seq < before_seq)
-    query = query.order_by(t.c.seq.desc() if descending else t.c.seq)
-    if limit is not None:
-        query = query.limit(limit)
-    return _messages(conn, query, owner, conversation_id)
+    statement = _page_statement(
+        after_seq is not None, before_seq is not None, limit is not None, descending, False
+    )
+    params = {
+        "owner": owner,
+        "cid": conversation_id,
+        "after_seq": after_seq,
+        "before_seq": before_seq,
+        "n": limit,
+    }
+    return _messages(statement.rows(conn, params), is_raw(conn))
 
 
 def get_one(conn: Connection, owner: str, conversation_id: str, message_id: str) -> Message | None:
-    query = sa.select(t).where(
-        t.c.conversation_id == sa.bindparam("cid"), t.c.id == message_id, _owned
-    )
-    found = _messages(conn, query, owner, conversation_id)
+    statement = _page_statement(False, False, False, False, True)
+    params = {"owner": owner, "cid": conversation_id, "mid": message_id}
+    found = _messages(statement.rows(conn, params), is_raw(conn))
     return found[0] if found else None
 
 

@@ -1,6 +1,11 @@
 """Rows to models: the one place a database row becomes a ``Conversation``, ``Message``
 or ``Run``.
 
+Rows come in two shapes: SQLAlchemy-processed rows (PostgreSQL, and the less hot SQLite
+paths) and raw SQLite tuples from ``prepared.py`` (``raw=True``), whose JSON is text and
+whose datetimes are ISO text. Both are unpacked by position, in the table's column
+order (``schema.py``).
+
 A row whose JSON cannot be parsed or whose fields are out of their sets is *damaged*:
 the mapper logs it (id and reason, never content) and returns ``None``, and callers skip
 it, so one bad row never makes a listing or a conversation unreadable (SPEC S2.7).
@@ -8,10 +13,10 @@ it, so one bad row never makes a listing or a conversation unreadable (SPEC S2.7
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 from typing import Any
-
-from sqlalchemy.engine import Row
 
 from threadkeep.db.column_types import CorruptValue
 from threadkeep.models import (
@@ -28,48 +33,108 @@ __all__ = ["conversation_from_row", "message_from_row", "run_from_row"]
 
 log = logging.getLogger("threadkeep.integrity")
 
+_from_iso = dt.datetime.fromisoformat
+
+
+class _Damaged(ValueError):
+    pass
+
 
 def _damaged(table: str, row_id: object, reason: str) -> None:
     log.warning("skipping damaged %s row %s: %s", table, row_id, reason)
 
 
-def conversation_from_row(row: Row[Any]) -> Conversation | None:
-    m = row._mapping
-    context, tags = m["context"], m["tags"]
-    if isinstance(context, CorruptValue) or not isinstance(context, dict):
-        _damaged("conversations", m["id"], "context is not a JSON object")
+def _json(value: Any, raw: bool) -> Any:
+    if isinstance(value, CorruptValue):
+        raise _Damaged(value.error)
+    if raw and value is not None:
+        try:
+            return json.loads(value)
+        except (TypeError, ValueError) as error:
+            raise _Damaged(f"not JSON ({error})") from None
+    return value
+
+
+def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
+    """A ``Conversation`` from a row in ``conversations`` column order, or ``None``."""
+    (
+        id_,
+        owner,
+        title,
+        mode,
+        provider,
+        provider_session_id,
+        model,
+        context,
+        status,
+        pinned,
+        tags,
+        created_at,
+        updated_at,
+        message_count,
+        last_seq,
+        token_count,
+        preview,
+        forked_from_id,
+        forked_from_seq,
+    ) = row
+    try:
+        context = _json(context, raw)
+        tags = _json(tags, raw)
+        if not isinstance(context, dict) or not isinstance(tags, list):
+            raise _Damaged("context is not a JSON object or tags not a JSON list")
+        if raw:
+            created_at, updated_at = _from_iso(created_at), _from_iso(updated_at)
+    except ValueError as error:
+        _damaged("conversations", id_, str(error))
         return None
-    if isinstance(tags, CorruptValue) or not isinstance(tags, list):
-        _damaged("conversations", m["id"], "tags is not a JSON list")
-        return None
-    forked = m["forked_from_id"]
     return Conversation(
-        id=m["id"],
-        owner=m["owner"],
-        title=m["title"],
-        mode=m["mode"],
-        provider=m["provider"],
-        provider_session_id=m["provider_session_id"],
-        model=m["model"],
+        id=str(id_),
+        owner=owner,
+        title=title,
+        mode=mode,
+        provider=provider,
+        provider_session_id=provider_session_id,
+        model=model,
         context=context,
-        status=m["status"],
-        pinned=bool(m["pinned"]),
+        status=status,
+        pinned=bool(pinned),
         tags=tuple(str(t) for t in tags),
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        message_count=m["message_count"],
-        last_seq=m["last_seq"],
-        token_count=m["token_count"],
-        preview=m["preview"],
-        forked_from=None if forked is None else ForkedFrom(forked, m["forked_from_seq"] or 0),
+        created_at=created_at,
+        updated_at=updated_at,
+        message_count=message_count,
+        last_seq=last_seq,
+        token_count=token_count,
+        preview=preview,
+        forked_from=None
+        if forked_from_id is None
+        else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
     )
 
 
-def message_from_row(row: Row[Any]) -> Message | None:
-    (
-        pk,
+def message_from_row(row: Any, raw: bool = False) -> Message | None:
+    """A ``Message`` from a row of ``messages.MESSAGE_COLUMNS``, or ``None`` if damaged.
+
+    The columns are selected in ``Message``'s field order, so the row is passed through
+    positionally once the raw SQLite text (JSON, datetimes) is decoded: the tail and
+    page reads spend their time in SQLite, not here.
+    """
+    (id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created, updated) = row
+    try:
+        if raw:
+            if metadata is not None:
+                metadata = json.loads(metadata)
+            created, updated = _from_iso(created), _from_iso(updated)
+        elif isinstance(metadata, CorruptValue):
+            raise _Damaged(metadata.error)
+        if role not in MESSAGE_ROLES or kind not in MESSAGE_KINDS or status not in MESSAGE_STATUSES:
+            raise _Damaged("role, kind or status outside its set")
+    except (TypeError, ValueError) as error:
+        _damaged("messages", f"{cid}/{seq}", str(error))
+        return None
+    return Message(
         id_,
-        conversation_id,
+        str(cid),
         seq,
         role,
         kind,
@@ -77,34 +142,13 @@ def message_from_row(row: Row[Any]) -> Message | None:
         status,
         metadata,
         tokens,
-        run_id,
-        _key,
-        created_at,
-        updated_at,
-    ) = row
-    if isinstance(metadata, CorruptValue):
-        _damaged("messages", pk, f"metadata is not JSON ({metadata.error})")
-        return None
-    if role not in MESSAGE_ROLES or kind not in MESSAGE_KINDS or status not in MESSAGE_STATUSES:
-        _damaged("messages", pk, "role, kind or status outside its set")
-        return None
-    return Message(
-        id=id_,
-        conversation_id=conversation_id,
-        seq=seq,
-        role=role,
-        kind=kind,
-        content=content,
-        status=status,
-        metadata=metadata,
-        tokens=tokens,
-        run_id=run_id,
-        created_at=created_at,
-        updated_at=updated_at,
+        None if run_id is None else str(run_id),
+        created,
+        updated,
     )
 
 
-def run_from_row(row: Row[Any]) -> Run | None:
+def run_from_row(row: Any) -> Run | None:
     m = row._mapping
     usage = m["usage"]
     if isinstance(usage, CorruptValue):

@@ -11,8 +11,10 @@ on; a message is addressed by ``(conversation_id, id)`` and ordered by
 ``(conversation_id, seq)``, both unique. Idempotency keys are unique per conversation
 through a partial index, so appends without a key pay nothing for it.
 
-Listings walk ``(owner, status, updated_at, id)`` (and the ``pinned`` variant) backwards:
-a page costs its own size, whatever the number of conversations.
+Listings walk ``(owner, status, updated_at, id)`` backwards: a page costs its own size,
+whatever the number of conversations. Pinned conversations also sit in a partial index
+of their own, so pinned-first listings find them without a scan while appends to the
+(many) unpinned conversations never touch it.
 
 Changing anything here needs an Alembic revision in ``migrations/versions``; a test
 fails when the two disagree.
@@ -59,7 +61,15 @@ conversations = sa.Table(
     sa.Column("forked_from_id", UUIDString(), nullable=True),
     sa.Column("forked_from_seq", sa.Integer(), nullable=True),
     sa.Index("ix_conversations_listing", "owner", "status", "updated_at", "id"),
-    sa.Index("ix_conversations_listing_pinned", "owner", "status", "pinned", "updated_at", "id"),
+    sa.Index(
+        "ix_conversations_pinned",
+        "owner",
+        "status",
+        "updated_at",
+        "id",
+        sqlite_where=sa.text("pinned = 1"),
+        postgresql_where=sa.text("pinned"),
+    ),
 )
 
 messages = sa.Table(

@@ -52,9 +52,11 @@ def upgrade() -> None:
         ["owner", "status", "updated_at", "id"],
     )
     op.create_index(
-        "ix_conversations_listing_pinned",
+        "ix_conversations_pinned",
         "conversations",
-        ["owner", "status", "pinned", "updated_at", "id"],
+        ["owner", "status", "updated_at", "id"],
+        sqlite_where=sa.text("pinned = 1"),
+        postgresql_where=sa.text("pinned"),
     )
     op.create_table(
         "messages",
@@ -128,6 +130,6 @@ def downgrade() -> None:
     op.drop_table("runs")
     op.drop_index("ix_messages_idempotency", table_name="messages")
     op.drop_table("messages")
-    op.drop_index("ix_conversations_listing_pinned", table_name="conversations")
+    op.drop_index("ix_conversations_pinned", table_name="conversations")
     op.drop_index("ix_conversations_listing", table_name="conversations")
     op.drop_table("conversations")
