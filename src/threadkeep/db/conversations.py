@@ -16,6 +16,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -119,7 +120,7 @@ def _tag_condition(dialect: str) -> sa.ColumnElement[bool]:
     )
 
 
-_FILTERS = (
+_FILTERS: tuple[tuple[str, Callable[[], sa.ColumnElement[bool]]], ...] = (
     ("status", lambda: t.c.status == sa.bindparam("status")),
     ("provider", lambda: t.c.provider == sa.bindparam("provider")),
     ("model", lambda: t.c.model == sa.bindparam("model")),
@@ -201,7 +202,7 @@ def _page(
 
 
 def _as_datetime(value: Any) -> dt.datetime:
-    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value  # type: ignore[no-any-return]
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def list_page(

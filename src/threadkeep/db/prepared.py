@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -38,7 +38,7 @@ class Prepared:
 
     def __init__(
         self,
-        statement: sa.Executable,
+        statement: sa.ClauseElement,
         *,
         json_params: Sequence[str] = (),
         column_keys: Sequence[str] | None = None,
@@ -51,8 +51,9 @@ class Prepared:
 
     def _compiled(self, conn: Connection) -> tuple[str, tuple[str, ...]]:
         if self._sqlite is None:
-            compiled = self.statement.compile(  # type: ignore[call-arg]
-                dialect=conn.dialect, column_keys=self._column_keys
+            compiled = cast(
+                SQLCompiler,
+                self.statement.compile(dialect=conn.dialect, column_keys=self._column_keys),
             )
             names = tuple(compiled.positiontup or ())
             # Literals the statement binds itself (e.g. SQLite's "OFFSET ?") keep their value.
@@ -77,7 +78,8 @@ class Prepared:
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Any]:
         """All result rows: raw tuples on SQLite, processed ``Row``s elsewhere."""
         if not is_raw(conn):
-            return conn.execute(self.statement, dict(params)).all()
+            result = conn.execute(self.statement, dict(params))  # type: ignore[call-overload]
+            return cast(Sequence[Any], result.all())
         sql, names = self._compiled(conn)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -92,7 +94,7 @@ class Prepared:
     ) -> None:
         """Execute a write (one parameter set, or many with executemany)."""
         if not is_raw(conn):
-            conn.execute(self.statement, params if isinstance(params, Mapping) else list(params))
+            conn.execute(self.statement, params if isinstance(params, Mapping) else list(params))  # type: ignore[call-overload]
             return
         sql, names = self._compiled(conn)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -116,5 +118,5 @@ def sqlite_param(value: Any) -> Any:
     return value
 
 
-def _wrap(error: Exception, sql: str) -> exc.DBAPIError:
+def _wrap(error: Exception, sql: str) -> exc.StatementError:
     return exc.DBAPIError.instance(sql, None, error, Exception)
