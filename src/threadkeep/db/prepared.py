@@ -22,6 +22,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from threadkeep.db.column_types import dumps, sqlite_datetime
 
