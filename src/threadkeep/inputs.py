@@ -72,17 +72,40 @@ def check_conversation_status(value: object) -> str | None:
     return check_choice(value, CONVERSATION_STATUSES, "status")
 
 
+def _utf8_size(text: str, what: str) -> int:
+    """Bytes of ``text`` in UTF-8; text no database can store is ``InvalidInput``.
+
+    Lone surrogates have no UTF-8 form, and PostgreSQL cannot store NUL characters in
+    text or JSON; refusing them on every engine keeps the two engines interchangeable.
+    """
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{what} contains a lone surrogate character, which is not valid Unicode text; "
+            "decode the source with errors='replace' or fix its encoding"
+        ) from None
+    if "\x00" in text:
+        raise _nul_refused(what)
+    return size
+
+
+def _nul_refused(what: str) -> InvalidInput:
+    return InvalidInput(
+        f"{what} contains a NUL character (\\x00), which databases cannot store in "
+        "text; remove it, or keep binary data base64-encoded in metadata"
+    )
+
+
 def check_content(content: object, max_bytes: int) -> str:
     if not isinstance(content, str):
         raise InvalidInput(f"content must be a string, got {type(content).__name__}")
-    # UTF-8 needs at most 4 bytes a character: skip the encode for the common case.
-    if len(content) * 4 > max_bytes:
-        size = len(content.encode("utf-8", "surrogatepass"))
-        if size > max_bytes:
-            raise TooLarge(
-                f"message content is {size:,} bytes; the limit is {max_bytes:,} "
-                "(setting max_message_bytes). Split it or store the payload elsewhere."
-            )
+    size = _utf8_size(content, "content")
+    if size > max_bytes:
+        raise TooLarge(
+            f"message content is {size:,} bytes; the limit is {max_bytes:,} "
+            "(setting max_message_bytes). Split it or store the payload elsewhere."
+        )
     return content
 
 
@@ -94,9 +117,21 @@ def check_json(value: Any, what: str, max_bytes: int) -> Any:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as error:
         raise InvalidInput(f"{what} must be JSON-serialisable: {error}") from None
-    if len(text) * 4 > max_bytes and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+    if "\\u0000" in text and _has_nul(value):
+        raise _nul_refused(what)
+    if _utf8_size(text, what) > max_bytes:
         raise TooLarge(f"{what} is over {max_bytes:,} bytes as JSON (setting max_message_bytes)")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def check_context(value: Any, max_bytes: int) -> dict[str, Any]:
@@ -130,6 +165,7 @@ def check_title(title: object) -> str | None:
         return None
     if not isinstance(title, str) or len(title) > MAX_TITLE_LENGTH:
         raise InvalidInput(f"title must be a string of at most {MAX_TITLE_LENGTH} characters")
+    _utf8_size(title, "title")
     return title
 
 

@@ -928,18 +928,17 @@ class ConversationStore:
         with self._db.write() as conn:
             found = run_rows.mark_interrupted(conn, None if all_owners else self._owner, values)
             if found:
-                message_rows.mark_incomplete(conn, [run.id for run in found], at)
+                message_rows.mark_incomplete(conn, [run.id for _, run in found], at)
         self._publish(
             Event(
                 type="run.failed",
-                owner=self._owner,
+                owner=owner,
                 conversation_id=run.conversation_id,
                 data={"run_id": run.id, "status": "interrupted"},
             )
-            for run in found
-            if not all_owners
+            for owner, run in found
         )
-        return [dataclasses.replace(run, **values) for run in found]
+        return [dataclasses.replace(run, **values) for _, run in found]
 
     # ------------------------------------------------------------------ operations
 

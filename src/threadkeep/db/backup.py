@@ -46,19 +46,17 @@ def backup_sqlite(db: Database, target: str | os.PathLike[str]) -> Path:
     assert db.sqlite is not None  # noqa: S101 - narrowed by _require_sqlite
     _private_target(target_path)
     module = db.sqlite.module
-    raw = db.engine.raw_connection()
     try:
-        dest = module.connect(str(target_path))
-        try:
-            raw.driver_connection.backup(dest)  # type: ignore[union-attr]
-        finally:
-            dest.close()
+        with db.driver_connection() as source:
+            dest = module.connect(str(target_path))
+            try:
+                source.backup(dest)
+            finally:
+                dest.close()
     except module.Error as error:
         raise StoreUnavailable(
             f"backup of {source_path} to {target_path} failed: {error}"
         ) from None
-    finally:
-        raw.close()
     return target_path
 
 

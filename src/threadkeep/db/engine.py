@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,16 +128,44 @@ class Database:
         # from them tell the ``begin`` handler which BEGIN to send.
         self._writer = self.engine.execution_options(**{_WRITE: True})
         self._single = self.engine.execution_options(**{_SINGLE: True})
+        self._held_lock = threading.Lock()
+        self._held: Connection | None = None
+
+    @property
+    def safe_mode(self) -> bool:
+        """SQLite without the WAL-reset fix: one connection, one process (see module doc)."""
+        return self.sqlite is not None and not self.sqlite.has_wal_reset_fix
+
+    @contextlib.contextmanager
+    def _held_connection(self) -> Iterator[Connection]:
+        """The one SQLite connection that writes, kept checked out, one user at a time.
+
+        SQLite admits one writer at a time anyway; queueing writers of this process
+        on a lock here (instead of on SQLite's busy handler, which sleeps and polls)
+        keeps the order fair and skips a pool checkout and return per write.
+        """
+        with self._held_lock:
+            if self._held is None or self._held.closed or self._held.invalidated:
+                self._held = self._writer.connect()
+            yield self._held
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
-        with self.translate_errors(), self._writer.connect() as conn, conn.begin():
+        if self.sqlite_path is None:
+            with self.translate_errors(), self._writer.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self.translate_errors(), self._held_connection() as conn, conn.begin():
             yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction: one consistent snapshot, rolled back at the end."""
+        if self.safe_mode:
+            with self.write() as conn:
+                yield conn
+            return
         with self.translate_errors(), self.engine.connect() as conn, conn.begin() as txn:
             yield conn
             txn.rollback()
@@ -148,8 +177,25 @@ class Database:
         On SQLite no ``BEGIN`` is sent (the statement runs in its own implicit
         transaction), which saves two round trips on the hot read paths (tail, list).
         """
+        if self.safe_mode:
+            with self.write() as conn:
+                yield conn
+            return
         with self.translate_errors(), self._single.connect() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def driver_connection(self) -> Iterator[Any]:
+        """A DB-API connection of this database (for SQLite's backup API)."""
+        if self.safe_mode:
+            with self._held_connection() as conn:
+                yield conn.connection.driver_connection
+            return
+        raw = self.engine.raw_connection()
+        try:
+            yield raw.driver_connection
+        finally:
+            raw.close()
 
     @contextlib.contextmanager
     def translate_errors(self) -> Iterator[None]:
@@ -180,6 +226,11 @@ class Database:
         return StoreUnavailable(f"database {where}: {hint} ({original})")
 
     def dispose(self) -> None:
+        """Close every connection (the held writer too); the next use reconnects."""
+        with self._held_lock:
+            if self._held is not None:
+                self._held.close()
+                self._held = None
         self.engine.dispose()
 
 
@@ -226,8 +277,9 @@ def _sqlite_engine(url: str, path: Path, settings: Settings) -> Database:
         options = conn.get_execution_options()
         if options.get(_SINGLE, False):
             return
-        immediate = options.get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: an SQLAlchemy execute here would cost more than BEGIN.
+        raw = conn.connection.driver_connection
+        raw.execute("BEGIN IMMEDIATE" if options.get(_WRITE, False) else "BEGIN")  # type: ignore[union-attr]
 
     return Database(engine=engine, url=url, sqlite_path=path, sqlite=library)
 

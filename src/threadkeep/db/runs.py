@@ -41,12 +41,26 @@ def list_for(conn: Connection, conversation_id: str) -> list[Run]:
     return [run for run in map(run_from_row, rows) if run is not None]
 
 
-def mark_interrupted(conn: Connection, owner: str | None, values: dict[str, Any]) -> list[Run]:
-    """Set every queued/running run (of ``owner``, or of everyone) to ``values``."""
-    query = sa.select(t).where(t.c.status.in_(("queued", "running")))
+def mark_interrupted(
+    conn: Connection, owner: str | None, values: dict[str, Any]
+) -> list[tuple[str, Run]]:
+    """Set every queued/running run (of ``owner``, or of everyone) to ``values``.
+
+    Returns ``(owner, run)`` pairs as they were before the change, so the caller can
+    tell each owner about their runs.
+    """
+    query = (
+        sa.select(c.c.owner, *t.c)
+        .join(c, c.c.id == t.c.conversation_id)
+        .where(t.c.status.in_(("queued", "running")))
+    )
     if owner is not None:
-        query = query.where(_owned(owner))
-    found = [run for run in map(run_from_row, conn.execute(query)) if run is not None]
+        query = query.where(c.c.owner == owner)
+    found = []
+    for row in conn.execute(query):
+        run = run_from_row(row)
+        if run is not None:
+            found.append((str(row.owner), run))
     if found:
-        conn.execute(t.update().where(t.c.id.in_([r.id for r in found])).values(values))
+        conn.execute(t.update().where(t.c.id.in_([r.id for _, r in found])).values(values))
     return found
