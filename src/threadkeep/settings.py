@@ -63,6 +63,23 @@ class _TomlSource(PydanticBaseSettingsSource):
         return dict(self.values)
 
 
+def _source_of(name: str, overrides: dict[str, Any]) -> str:
+    """Where the value of setting ``name`` came from, in the order they are consulted."""
+    env = f"THREADKEEP_{name.upper()}"
+    if name in overrides:
+        return "given as an argument or command-line flag"
+    if any(key.upper() == env for key in os.environ):
+        return f"environment variable {env}"
+    path = data_dir() / SETTINGS_FILE
+    if path.is_file():
+        try:
+            if name in tomllib.loads(path.read_text(encoding="utf-8")):
+                return f"key {name!r} in {path}"
+        except (OSError, ValueError):
+            pass
+    return f"env {env} or key {name!r} in {path}"
+
+
 class Settings(BaseSettings):
     """Every setting threadkeep reads. Env var: ``THREADKEEP_<NAME>``; TOML key: ``name``."""
 
@@ -141,7 +158,7 @@ class Settings(BaseSettings):
             for err in exc.errors():
                 name = ".".join(str(p) for p in err["loc"]) or "settings"
                 problems.append(
-                    f"setting {name!r} (env THREADKEEP_{name.upper()}): {err['msg']}"
+                    f"setting {name!r} ({_source_of(name, overrides)}): {err['msg']}"
                     f" (got {err.get('input')!r:.60})"
                 )
             raise InvalidInput("invalid settings: " + "; ".join(problems)) from None

@@ -889,7 +889,7 @@ class ConversationStore:
                 counters["provider_session_id"] = provider_session_id
             conversation_rows.update(conn, self._owner, run.conversation_id, counters)
             if status != "completed":
-                message_rows.mark_incomplete(conn, [rid], at)
+                message_rows.mark_incomplete(conn, run.conversation_id, rid, at)
         kind = "run.completed" if status == "completed" else "run.failed"
         self._publish([self._event(kind, run.conversation_id, run_id=rid, status=status)])
         return dataclasses.replace(run, **changes)
@@ -927,8 +927,8 @@ class ConversationStore:
         }
         with self._db.write() as conn:
             found = run_rows.mark_interrupted(conn, None if all_owners else self._owner, values)
-            if found:
-                message_rows.mark_incomplete(conn, [run.id for _, run in found], at)
+            for _, run in found:
+                message_rows.mark_incomplete(conn, run.conversation_id, run.id, at)
         self._publish(
             Event(
                 type="run.failed",

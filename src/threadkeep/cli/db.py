@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from threadkeep.cli._context import cli_store
-from threadkeep.cli.output import emit_json, errors_to_exit_codes, stdout
+from threadkeep.cli.output import emit_json, errors_to_exit_codes, say
 
 app = typer.Typer(help="Database schema, backup and restore.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def current(
             emit_json({"database": store.database.describe(), "revision": revision, "head": head})
             return
         state = "up to date" if revision == head else "needs `threadkeep db upgrade`"
-        stdout.print(f"{store.database.describe()}: revision {revision} (latest {head}, {state})")
+        say(f"{store.database.describe()}: revision {revision} (latest {head}, {state})")
 
 
 @app.command()
@@ -38,11 +38,11 @@ def upgrade(db: DbOption = None) -> None:
     with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
         report = store.upgrade_schema()
         if report.from_revision == report.to_revision:
-            stdout.print(f"already at revision {report.to_revision}")
+            say(f"already at revision {report.to_revision}")
             return
-        stdout.print(f"upgraded from {report.from_revision} to {report.to_revision}")
+        say(f"upgraded from {report.from_revision} to {report.to_revision}")
         if report.backup_path is not None:
-            stdout.print(f"backup of the previous state: {report.backup_path}")
+            say(f"backup of the previous state: {report.backup_path}")
 
 
 @app.command()
@@ -51,7 +51,7 @@ def backup(
 ) -> None:
     """Copy the live SQLite database to PATH (writers may keep going)."""
     with errors_to_exit_codes(), cli_store(db) as store:
-        stdout.print(f"backed up to {store.backup(path)}")
+        say(f"backed up to {store.backup(path)}")
 
 
 @app.command()
@@ -61,4 +61,4 @@ def restore(
     """Replace the SQLite database's content with the backup at PATH."""
     with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
         store.restore(path)
-        stdout.print(f"restored {store.database.describe()} from {path}")
+        say(f"restored {store.database.describe()} from {path}")

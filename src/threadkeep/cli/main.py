@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from threadkeep.cli import db
-from threadkeep.cli.output import stdout
+from threadkeep.cli.output import say
 
 app = typer.Typer(
     name="threadkeep",
@@ -26,8 +26,8 @@ def _version(value: bool) -> None:
     from threadkeep.settings import Settings
 
     library = sqlite_module(Settings.load().sqlite_driver)
-    stdout.print(f"threadkeep {__version__}", highlight=False)
-    stdout.print(library.describe(), highlight=False)
+    say(f"threadkeep {__version__}")
+    say(library.describe())
     raise typer.Exit()
 
 

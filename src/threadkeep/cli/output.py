@@ -24,6 +24,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from threadkeep.errors import (
     Conflict,
@@ -34,7 +35,7 @@ from threadkeep.errors import (
     TooLarge,
 )
 
-__all__ = ["EXIT_CODES", "emit_json", "errors_to_exit_codes", "stderr", "stdout"]
+__all__ = ["EXIT_CODES", "emit_json", "errors_to_exit_codes", "say", "stderr", "stdout"]
 
 EXIT_CODES: dict[type[ThreadkeepError], int] = {
     InvalidInput: 2,
@@ -61,8 +62,17 @@ def errors_to_exit_codes() -> Iterator[None]:
     try:
         yield
     except ThreadkeepError as error:
-        stderr.print(f"[bold red]error[/] ({error.code}): {error.message}", highlight=False)
+        stderr.print(
+            f"[bold red]error[/] ({error.code}): {escape(error.message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(exit_code(error)) from None
+
+
+def say(text: str) -> None:
+    """Print one plain line on stdout: never parsed as markup, never wrapped."""
+    stdout.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def emit_json(value: Any) -> None:

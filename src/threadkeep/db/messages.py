@@ -134,11 +134,19 @@ def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         ) from error
 
 
-def mark_incomplete(conn: Connection, run_ids: Sequence[str], at: dt.datetime) -> None:
-    """Streaming messages of runs that ended without completing become ``incomplete``."""
+def mark_incomplete(conn: Connection, conversation_id: str, run_id: str, at: dt.datetime) -> None:
+    """Streaming messages of a run that ended without completing become ``incomplete``.
+
+    Scoped to the run's own conversation: a run id copied onto someone else's message
+    does not reach it.
+    """
     conn.execute(
         t.update()
-        .where(t.c.run_id.in_(run_ids), t.c.status == "streaming")
+        .where(
+            t.c.conversation_id == conversation_id,
+            t.c.run_id == run_id,
+            t.c.status == "streaming",
+        )
         .values(status="incomplete", updated_at=at)
     )
 
