@@ -11,7 +11,8 @@ The public surface is exactly ``__all__`` (a test keeps it so)::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from threadkeep.aio import AsyncConversationStore, open_async_store
 from threadkeep.errors import (
@@ -35,8 +36,8 @@ from threadkeep.settings import Settings
 from threadkeep.store import UNSET, ConversationStore, open_store
 
 try:
-    __version__ = version("threadkeep")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _version("threadkeep")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [

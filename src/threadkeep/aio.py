@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from threadkeep.db.engine import Database
+from threadkeep.db.migrate import MigrationReport
 from threadkeep.events import Broker
 from threadkeep.models import Conversation, ConversationStats, Message, MessageDraft, Page, Run
 from threadkeep.settings import Settings
@@ -63,6 +65,11 @@ class AsyncConversationStore:
     @property
     def broker(self) -> Broker:
         return self._store.broker
+
+    @property
+    def database(self) -> Database:
+        """The underlying database handle (engine, dialect, SQLite library)."""
+        return self._store.database
 
     def as_owner(self, owner: str) -> AsyncConversationStore:
         """A store scoped to ``owner`` that shares this one's engine and broker."""
@@ -358,3 +365,12 @@ class AsyncConversationStore:
     async def schema_revision(self) -> str | None:
         """The database's current Alembic revision."""
         return await asyncio.to_thread(self._store.schema_revision)
+
+    @staticmethod
+    def latest_schema_revision() -> str | None:
+        """The newest revision this version of threadkeep knows."""
+        return ConversationStore.latest_schema_revision()
+
+    async def upgrade_schema(self) -> MigrationReport:
+        """Bring the database to the latest revision (what ``migrate_on_open`` does)."""
+        return await asyncio.to_thread(self._store.upgrade_schema)

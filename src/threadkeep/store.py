@@ -271,8 +271,12 @@ class ConversationStore:
         try:
             return self.create_conversation(id=conversation_id, **fields)
         except Conflict:
-            # Someone created it between our read and our insert.
-            return self.get_conversation(conversation_id)
+            # Someone created it between our read and our insert; if that someone is
+            # another owner, the id stays taken, as create_conversation says.
+            try:
+                return self.get_conversation(conversation_id)
+            except NotFound:
+                raise Conflict(f"conversation id {conversation_id} is already in use") from None
 
     def list_conversations(
         self,
@@ -299,10 +303,10 @@ class ConversationStore:
         """
         where = ConversationFilter(
             status=check_conversation_status(status),
-            provider=provider,
-            model=model,
-            mode=mode,
-            tag=tag,
+            provider=check_short_text(provider, "provider", optional=True),
+            model=check_short_text(model, "model", max_length=200, optional=True),
+            mode=check_short_text(mode, "mode", optional=True),
+            tag=check_short_text(tag, "tag", optional=True),
             updated_after=_check_datetime(updated_after, "updated_after"),
             updated_before=_check_datetime(updated_before, "updated_before"),
             created_after=_check_datetime(created_after, "created_after"),
@@ -647,8 +651,12 @@ class ConversationStore:
             changes["tokens"] = check_nonnegative(tokens, "tokens")
         at = _now()
         with self._db.write() as conn:
-            current = message_rows.get_one(conn, self._owner, cid, mid)
-            if current is None:
+            # The conversation's row lock orders concurrent updates of its counters.
+            conversation = conversation_rows.get(conn, self._owner, cid, for_update=True)
+            current = (
+                None if conversation is None else message_rows.get_one(conn, self._owner, cid, mid)
+            )
+            if conversation is None or current is None:
                 raise NotFound(f"message {mid} not found in conversation {cid}")
             if not changes:
                 return current
@@ -657,10 +665,7 @@ class ConversationStore:
             counters: dict[str, Any] = {"updated_at": at}
             if "tokens" in changes:
                 delta = (changes["tokens"] or 0) - (current.tokens or 0)
-                if delta:
-                    conversation = conversation_rows.get(conn, self._owner, cid)
-                    if conversation is not None:
-                        counters["token_count"] = conversation.token_count + delta
+                counters["token_count"] = conversation.token_count + delta
             if "content" in changes and current.kind == "text" and current.role in _PREVIEW_ROLES:
                 latest = message_rows.latest_text(conn, cid)
                 counters["preview"] = self._preview(latest)
@@ -868,7 +873,7 @@ class ConversationStore:
             raise InvalidInput("error must be a string")
         at = _now()
         with self._db.write() as conn:
-            run = run_rows.get(conn, self._owner, rid)
+            run = run_rows.get(conn, self._owner, rid, for_update=True)
             if run is None:
                 raise NotFound(f"run {rid} not found")
             if run.status in _FINISHED_RUN_STATUSES:
@@ -897,7 +902,7 @@ class ConversationStore:
     def get_run(self, run_id: str) -> Run:
         """The run with this id, or ``NotFound``."""
         rid = check_uuid(run_id, what="run id")
-        with self._db.query() as conn:
+        with self._db.read() as conn:
             run = run_rows.get(conn, self._owner, rid)
         if run is None:
             raise NotFound(f"run {rid} not found")

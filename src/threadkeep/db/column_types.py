@@ -55,14 +55,25 @@ class UUIDString(sa.types.TypeDecorator[str]):
 
 
 class JSONValue(sa.types.TypeDecorator[Any]):
-    """A JSON document: JSONB on PostgreSQL, text on SQLite."""
+    """A JSON document: JSONB on PostgreSQL, text on SQLite.
+
+    ``exact=True`` keeps PostgreSQL's plain ``json`` type instead: the text as written,
+    so a framework's raw item round-trips exactly (JSONB stores numbers as ``numeric``
+    and gives ``1e16`` back as the integer ``10000000000000000``). Used for message
+    metadata and run usage; JSONB is kept where the database queries into the value
+    (conversation context and tags).
+    """
 
     impl = sa.Text
     cache_ok = True
 
+    def __init__(self, exact: bool = False) -> None:
+        super().__init__()
+        self.exact = exact
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.JSONB())
+            return dialect.type_descriptor(postgresql.JSON() if self.exact else postgresql.JSONB())
         return dialect.type_descriptor(sa.Text())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:

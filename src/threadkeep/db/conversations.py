@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from threadkeep.db.prepared import Prepared, is_raw
+from threadkeep.db.prepared import Prepared, Queryable, is_raw
 from threadkeep.db.rows import conversation_from_row
 from threadkeep.db.schema import conversations as t
 from threadkeep.errors import InvalidInput
@@ -50,22 +50,22 @@ def insert(conn: Connection, values: dict[str, Any]) -> bool:
 
 
 _mine = sa.and_(t.c.id == sa.bindparam("cid"), t.c.owner == sa.bindparam("owner"))
-_get = sa.select(t).where(_mine)
-_get_for_update = _get.with_for_update()
-_exists = sa.select(t.c.id).where(_mine)
+_get = Prepared(sa.select(t).where(_mine))
+_get_for_update = Prepared(sa.select(t).where(_mine).with_for_update())
+_exists = Prepared(sa.select(t.c.id).where(_mine))
 
 
 def get(
-    conn: Connection, owner: str, conversation_id: str, *, for_update: bool = False
+    conn: Queryable, owner: str, conversation_id: str, *, for_update: bool = False
 ) -> Conversation | None:
     """The conversation, or ``None``; ``for_update`` takes its row lock (PostgreSQL)."""
     query = _get_for_update if for_update else _get
-    row = conn.execute(query, {"cid": conversation_id, "owner": owner}).first()
-    return None if row is None else conversation_from_row(row)
+    rows = query.rows(conn, {"cid": conversation_id, "owner": owner})
+    return conversation_from_row(rows[0], is_raw(conn)) if rows else None
 
 
-def exists(conn: Connection, owner: str, conversation_id: str) -> bool:
-    return conn.execute(_exists, {"cid": conversation_id, "owner": owner}).first() is not None
+def exists(conn: Queryable, owner: str, conversation_id: str) -> bool:
+    return bool(_exists.rows(conn, {"cid": conversation_id, "owner": owner}))
 
 
 def update(conn: Connection, owner: str, conversation_id: str, values: dict[str, Any]) -> bool:
@@ -177,7 +177,7 @@ def _listing(dialect: str, present: tuple[str, ...], pinned: bool | None, keyset
 
 
 def _page(
-    conn: Connection,
+    conn: Queryable,
     params: dict[str, Any],
     present: tuple[str, ...],
     pinned: bool | None,
@@ -206,7 +206,7 @@ def _as_datetime(value: Any) -> dt.datetime:
 
 
 def list_page(
-    conn: Connection,
+    conn: Queryable,
     owner: str,
     where: ConversationFilter,
     *,

@@ -40,6 +40,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import QueuePool
 
+from threadkeep.db.prepared import Queryable, SQLiteReader
 from threadkeep.db.sqlite_driver import SqliteLibrary, sqlite_module
 from threadkeep.errors import InvalidInput, StoreUnavailable, ThreadkeepError
 from threadkeep.settings import Settings
@@ -130,6 +131,9 @@ class Database:
         self._single = self.engine.execution_options(**{_SINGLE: True})
         self._held_lock = threading.Lock()
         self._held: Connection | None = None
+        # Idle pooled connections lent to single-statement reads (list pop/append are
+        # atomic, so no lock): no SQLAlchemy Connection is built per read.
+        self._readers: list[tuple[SQLiteReader, Any]] = []
 
     @property
     def safe_mode(self) -> bool:
@@ -171,7 +175,7 @@ class Database:
             txn.rollback()
 
     @contextlib.contextmanager
-    def query(self) -> Iterator[Connection]:
+    def query(self) -> Iterator[Queryable]:
         """A connection for one read statement, which is atomic on its own.
 
         On SQLite no ``BEGIN`` is sent (the statement runs in its own implicit
@@ -181,8 +185,26 @@ class Database:
             with self.write() as conn:
                 yield conn
             return
-        with self.translate_errors(), self._single.connect() as conn:
-            yield conn
+        if self.sqlite_path is None:
+            with self.translate_errors(), self._single.connect() as conn:
+                yield conn
+            return
+        try:
+            reader = self._readers.pop()
+        except IndexError:
+            with self.translate_errors():
+                fairy = self.engine.raw_connection()
+            reader = (SQLiteReader(self.engine.dialect, fairy.driver_connection), fairy)
+        healthy = False
+        try:
+            with self.translate_errors():
+                yield reader[0]
+            healthy = True
+        finally:
+            if healthy:
+                self._readers.append(reader)
+            else:
+                reader[1].invalidate()
 
     @contextlib.contextmanager
     def driver_connection(self) -> Iterator[Any]:
@@ -231,6 +253,8 @@ class Database:
             if self._held is not None:
                 self._held.close()
                 self._held = None
+        while self._readers:
+            self._readers.pop()[1].close()
         self.engine.dispose()
 
 
@@ -243,7 +267,9 @@ def _sqlite_engine(url: str, path: Path, settings: Settings) -> Database:
         module=library.module,
         poolclass=QueuePool,
         pool_size=1 if safe_mode else settings.pool_size,
-        max_overflow=0 if safe_mode else 10,
+        # Unbounded overflow: SQLite connections are file handles, and readers stay
+        # checked out between reads (see Database.query).
+        max_overflow=0 if safe_mode else -1,
         pool_timeout=max(30.0, settings.sqlite_busy_timeout_ms / 1000),
         connect_args={
             "check_same_thread": False,

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
-from threadkeep.db.prepared import Prepared, is_raw
+from threadkeep.db.prepared import Prepared, Queryable, is_raw
 from threadkeep.db.rows import message_from_row
 from threadkeep.db.schema import conversations as c
 from threadkeep.db.schema import messages as t
@@ -202,7 +202,7 @@ def _page_statement(
     return _pages[key]
 
 
-def tail(conn: Connection, owner: str, conversation_id: str, n: int) -> list[Message]:
+def tail(conn: Queryable, owner: str, conversation_id: str, n: int) -> list[Message]:
     """The last ``n`` messages, oldest first, reading only those rows (index walk)."""
     rows = _page_statement(False, False, True, True, False).rows(
         conn, {"owner": owner, "cid": conversation_id, "n": n}
@@ -211,7 +211,7 @@ def tail(conn: Connection, owner: str, conversation_id: str, n: int) -> list[Mes
 
 
 def get_page(
-    conn: Connection,
+    conn: Queryable,
     owner: str,
     conversation_id: str,
     *,

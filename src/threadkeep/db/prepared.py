@@ -17,21 +17,44 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from threadkeep.db.column_types import dumps, sqlite_datetime
 
-__all__ = ["Prepared", "is_raw"]
+__all__ = ["Prepared", "Queryable", "SQLiteReader", "is_raw"]
 
 
-def is_raw(conn: Connection) -> bool:
+@dataclass(eq=False)
+class SQLiteReader:
+    """A pooled SQLite DB-API connection lent out for one read statement.
+
+    ``Database.query`` keeps a few of these checked out and hands them to the hot
+    single-statement reads (tail, page, listing, get) without building an SQLAlchemy
+    ``Connection`` around them each time.
+    """
+
+    dialect: Dialect
+    driver: Any
+
+
+Queryable = Connection | SQLiteReader
+
+
+def is_raw(conn: Queryable) -> bool:
     """Whether :class:`Prepared` returns raw DB-API rows on this connection (SQLite)."""
     return conn.dialect.name == "sqlite"
+
+
+def _driver(conn: Queryable) -> Any:
+    if isinstance(conn, SQLiteReader):
+        return conn.driver
+    return conn.connection.driver_connection
 
 
 class Prepared:
@@ -50,7 +73,7 @@ class Prepared:
         self._sqlite: tuple[str, tuple[str, ...]] | None = None
         self._defaults: dict[str, Any] = {}
 
-    def _compiled(self, conn: Connection) -> tuple[str, tuple[str, ...]]:
+    def _compiled(self, conn: Queryable) -> tuple[str, tuple[str, ...]]:
         if self._sqlite is None:
             compiled = cast(
                 SQLCompiler,
@@ -76,13 +99,13 @@ class Prepared:
                 values.append(sqlite_param(value))
         return tuple(values)
 
-    def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Any]:
+    def rows(self, conn: Queryable, params: Mapping[str, Any]) -> Sequence[Any]:
         """All result rows: raw tuples on SQLite, processed ``Row``s elsewhere."""
-        if not is_raw(conn):
+        if not isinstance(conn, SQLiteReader) and not is_raw(conn):
             result = conn.execute(self.statement, dict(params))  # type: ignore[call-overload]
             return cast(Sequence[Any], result.all())
         sql, names = self._compiled(conn)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _driver(conn).cursor()
         try:
             return list(cursor.execute(sql, self._args(names, params)).fetchall())
         except conn.dialect.loaded_dbapi.Error as error:
@@ -98,7 +121,7 @@ class Prepared:
             conn.execute(self.statement, params if isinstance(params, Mapping) else list(params))  # type: ignore[call-overload]
             return
         sql, names = self._compiled(conn)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = _driver(conn).cursor()
         try:
             if isinstance(params, Mapping):
                 cursor.execute(sql, self._args(names, params))

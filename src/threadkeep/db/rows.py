@@ -79,36 +79,37 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
         forked_from_seq,
     ) = row
     try:
-        context = _json(context, raw)
-        tags = _json(tags, raw)
-        if not isinstance(context, dict) or not isinstance(tags, list):
-            raise _Damaged("context is not a JSON object or tags not a JSON list")
         if raw:
+            # Most conversations have no context and no tags: skip the JSON parser.
+            context = {} if context == "{}" else _json(context, raw)
+            tags = () if tags == "[]" else _json(tags, raw)
             created_at, updated_at = _from_iso(created_at), _from_iso(updated_at)
+        else:
+            context, tags = _json(context, raw), _json(tags, raw)
+        if not isinstance(context, dict) or not isinstance(tags, list | tuple):
+            raise _Damaged("context is not a JSON object or tags not a JSON list")
     except ValueError as error:
         _damaged("conversations", id_, str(error))
         return None
     return Conversation(
-        id=str(id_),
-        owner=owner,
-        title=title,
-        mode=mode,
-        provider=provider,
-        provider_session_id=provider_session_id,
-        model=model,
-        context=context,
-        status=status,
-        pinned=bool(pinned),
-        tags=tuple(str(t) for t in tags),
-        created_at=created_at,
-        updated_at=updated_at,
-        message_count=message_count,
-        last_seq=last_seq,
-        token_count=token_count,
-        preview=preview,
-        forked_from=None
-        if forked_from_id is None
-        else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
+        str(id_),
+        owner,
+        title,
+        mode,
+        provider,
+        provider_session_id,
+        model,
+        context,
+        status,
+        bool(pinned),
+        tuple(tags) if tags else (),
+        created_at,
+        updated_at,
+        message_count,
+        last_seq,
+        token_count,
+        preview,
+        None if forked_from_id is None else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
     )
 
 

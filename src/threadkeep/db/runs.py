@@ -25,8 +25,12 @@ def _owned(owner: str) -> sa.ColumnElement[bool]:
     )
 
 
-def get(conn: Connection, owner: str, run_id: str) -> Run | None:
-    row = conn.execute(sa.select(t).where(t.c.id == run_id, _owned(owner))).first()
+def get(conn: Connection, owner: str, run_id: str, *, for_update: bool = False) -> Run | None:
+    """The run, or ``None``; ``for_update`` locks its row (PostgreSQL) until commit."""
+    query = sa.select(t).where(t.c.id == run_id, _owned(owner))
+    if for_update:
+        query = query.with_for_update(of=t)
+    row = conn.execute(query).first()
     return None if row is None else run_from_row(row)
 
 

@@ -1,0 +1,281 @@
+"""``threadkeep --version`` and ``threadkeep db current|upgrade|backup|restore`` (SPEC S9).
+
+Commands run in-process through Typer's ``CliRunner`` on ``threadkeep.cli.main.app``,
+and a few through the installed console script in a real subprocess, as a script would
+call it. Errors must give the exit code documented in ``cli/output.py`` and a single
+line on stderr naming the problem.
+
+Rich wraps and interprets markup in what it prints, so databases live under short
+temporary paths here (``short_dir``) and prose is compared with whitespace collapsed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from threadkeep import open_store
+from threadkeep.cli.main import app
+from threadkeep.db import migrate
+from threadkeep.db.engine import open_database
+from threadkeep.db.sqlite_driver import sqlite_module
+from threadkeep.settings import Settings
+
+HEAD = migrate.head_revision()
+CONSOLE_SCRIPT = Path(sys.executable).with_name("threadkeep")
+
+# Exit codes as documented in src/threadkeep/cli/output.py.
+EXIT_INVALID_INPUT = 2
+EXIT_STORE_UNAVAILABLE = 6
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A temporary directory with a short path, so Rich has no reason to wrap it."""
+    path = Path(tempfile.mkdtemp(prefix="tk")).resolve()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def db_file(short_dir: Path) -> Path:
+    return short_dir / "t.db"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def prose(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _one_conversation(path: Path) -> str:
+    with open_store(path) as store:
+        conversation = store.create_conversation(title="to keep")
+        store.append_message(conversation.id, "user", "hello")
+        return conversation.id
+
+
+# ------------------------------------------------------------------ success paths
+
+
+def test_version_shows_the_sqlite_library() -> None:
+    """Guards `--version`: it names threadkeep's version and the SQLite in use (whether
+    it has the WAL-reset fix is what an operator needs to know)."""
+    result = run("--version")
+    assert result.exit_code == 0, result.output
+    library = sqlite_module()
+    assert prose(result.stdout).startswith("threadkeep ")
+    assert f"SQLite {library.version} via {library.name}" in prose(result.stdout)
+
+
+def test_db_current_reports_the_revision(db_file: Path) -> None:
+    """Guards `db current`: it does not migrate, and says whether an upgrade is due."""
+    result = run("db", "current", "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    assert f"revision None (latest {HEAD}, needs `threadkeep db upgrade`)" in prose(result.stdout)
+    with open_store(db_file):
+        pass
+    result = run("db", "current", "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    assert f"{db_file}: revision {HEAD} (latest {HEAD}, up to date)" in prose(result.stdout)
+
+
+def test_db_current_json(db_file: Path) -> None:
+    """Guards `db current --json`: machine-readable, with the database, its revision and
+    the head; the database is not migrated by asking."""
+    result = run("db", "current", "--json", "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"database": str(db_file), "revision": None, "head": HEAD}
+    with open_store(db_file):
+        pass
+    result = run("db", "current", "--json", "--db", str(db_file))
+    assert json.loads(result.stdout) == {"database": str(db_file), "revision": HEAD, "head": HEAD}
+
+
+def test_db_current_uses_the_database_url_setting(
+    db_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards the --db default: without the flag, THREADKEEP_DATABASE_URL is used."""
+    monkeypatch.setenv("THREADKEEP_DATABASE_URL", str(db_file))
+    result = run("db", "current", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["database"] == str(db_file)
+
+
+def test_db_upgrade_migrates_once(db_file: Path) -> None:
+    """Guards `db upgrade`: a new file is brought to the head (no backup of an empty
+    file), and a second run says there is nothing to do."""
+    result = run("db", "upgrade", "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    assert f"upgraded from None to {HEAD}" in prose(result.stdout)
+    assert "backup" not in result.stdout
+    assert list(db_file.parent.glob("*.bak")) == []
+
+    result = run("db", "upgrade", "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    assert f"already at revision {HEAD}" in prose(result.stdout)
+
+
+def test_db_upgrade_reports_the_backup_it_made(db_file: Path) -> None:
+    """Guards `db upgrade` on a file that holds tables: the backup taken first is
+    reported, and it exists."""
+    with open_store(db_file):
+        pass
+    db = open_database(str(db_file), Settings.load())
+    try:
+        migrate.downgrade(db, "base")  # leaves alembic_version: a file with tables
+    finally:
+        db.dispose()
+    result = run("db", "upgrade", "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    [backup] = db_file.parent.glob(f"{db_file.name}.pre-*.bak")
+    assert f"upgraded from None to {HEAD}" in prose(result.stdout)
+    assert f"backup of the previous state: {backup}" in prose(result.stdout)
+
+
+def test_db_backup_then_restore(db_file: Path, short_dir: Path) -> None:
+    """Guards the operator's round trip: `db backup PATH` writes a 0600 copy; after the
+    data is deleted, `db restore PATH` brings it back."""
+    conversation_id = _one_conversation(db_file)
+    copy = short_dir / "c.db"
+
+    result = run("db", "backup", str(copy), "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    assert f"backed up to {copy}" in prose(result.stdout)
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+
+    with open_store(db_file) as store:
+        store.delete_conversation(conversation_id)
+
+    result = run("db", "restore", str(copy), "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    assert f"restored {db_file} from {copy}" in prose(result.stdout)
+    with open_store(db_file) as store:
+        assert [m.content for m in store.get_messages(conversation_id)] == ["hello"]
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_missing_backup_is_invalid_input(db_file: Path, short_dir: Path) -> None:
+    """Guards the exit code of a bad argument: restoring from a missing file exits 2
+    with an `error (invalid_input)` line naming the file, and nothing on stdout."""
+    _one_conversation(db_file)
+    missing = short_dir / "m.db"
+    result = run("db", "restore", str(missing), "--db", str(db_file))
+    assert result.exit_code == EXIT_INVALID_INPUT
+    assert result.stdout == ""
+    assert prose(result.stderr).startswith("error (invalid_input): ")
+    assert str(missing) in prose(result.stderr)
+
+
+def test_unusable_database_is_store_unavailable(short_dir: Path) -> None:
+    """Guards the exit code of a database that cannot be used: a file that is not a
+    database exits 6 with an `error (store_unavailable)` line naming it."""
+    junk = short_dir / "j.db"
+    junk.write_bytes(b"not a database at all\n" * 100)
+    result = run("db", "current", "--db", str(junk))
+    assert result.exit_code == EXIT_STORE_UNAVAILABLE
+    assert prose(result.stderr).startswith("error (store_unavailable): ")
+    assert str(junk) in prose(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "case", ["bad_setting", "in_memory_url", "backup_onto_itself", "missing_argument"]
+)
+def test_invalid_input_exits_2(db_file: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    """Guards exit code 2 for everything that is the caller's mistake: a bad setting,
+    an unsupported URL, a backup onto the database itself, a usage error."""
+    if case == "bad_setting":
+        monkeypatch.setenv("THREADKEEP_SQLITE_SYNCHRONOUS", "sometimes")
+        result = run("db", "current", "--db", str(db_file))
+    elif case == "in_memory_url":
+        result = run("db", "current", "--db", "sqlite://")
+    elif case == "backup_onto_itself":
+        _one_conversation(db_file)
+        result = run("db", "backup", str(db_file), "--db", str(db_file))
+    else:
+        result = run("db", "backup")
+    assert result.exit_code == EXIT_INVALID_INPUT, result.output
+    assert result.stdout == ""
+    if case != "missing_argument":  # that one is Click's own usage message
+        assert prose(result.stderr).startswith("error (invalid_input): ")
+
+
+@pytest.mark.postgres
+def test_backup_of_postgres_points_to_pg_dump(postgres_url: str, short_dir: Path) -> None:
+    """Guards `db backup` on PostgreSQL: InvalidInput (exit 2) naming pg_dump."""
+    result = run("db", "backup", str(short_dir / "pg.db"), "--db", postgres_url)
+    assert result.exit_code == EXIT_INVALID_INPUT
+    assert "pg_dump" in prose(result.stderr)
+
+
+@pytest.mark.parametrize("odd", ["[old]", "x[/]y"], ids=["style_like", "closing_tag"])
+def test_paths_with_brackets_are_printed_verbatim(db_file: Path, short_dir: Path, odd: str) -> None:
+    """Guards against Rich reading file names as markup: a directory called `[old]`
+    vanished from the error (which then named a different file), and `[/]` crashed the
+    command with a MarkupError traceback (exit 1 instead of 2). Messages must print
+    user-supplied text literally."""
+    _one_conversation(db_file)
+    missing = short_dir / odd / "m.db"
+    result = run("db", "restore", str(missing), "--db", str(db_file))
+    assert result.exit_code == EXIT_INVALID_INPUT, result.output
+    assert str(missing) in prose(result.stderr)
+
+    target = short_dir / odd / "c.db"
+    result = run("db", "backup", str(target), "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    assert target.is_file()
+    assert f"backed up to {target}" in prose(result.stdout)
+
+
+# ------------------------------------------------------------------ the console script
+
+
+def _script(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_console_script_version() -> None:
+    """Guards the installed entry point: `threadkeep --version` runs as a program and
+    names the SQLite version."""
+    done = _script("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("threadkeep ")
+    assert f"SQLite {sqlite_module().version}" in done.stdout
+
+
+def test_console_script_error_is_one_line(tmp_path: Path) -> None:
+    """Guards what scripts parse: an error is exactly one line on stderr (not wrapped
+    at the 80 columns Rich assumes without a terminal) with the documented exit code."""
+    db = tmp_path / "threadkeep.db"
+    missing = tmp_path / "no-such-backup-file-with-a-fairly-long-name.db"
+    done = _script("db", "restore", str(missing), "--db", str(db))
+    assert done.returncode == EXIT_INVALID_INPUT
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error (invalid_input): ")
+    assert str(missing) in lines[0]
