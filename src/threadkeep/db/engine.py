@@ -30,6 +30,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,14 +85,25 @@ def normalize_url(url: str) -> str:
 
 
 def _create_private_file(path: Path) -> None:
-    """Create ``path`` (and its directory) readable by the owner only, if missing."""
+    """Create ``path`` readable by the owner only, and missing directories 0700.
+
+    Safe when several processes open a new database at once: whoever loses the race to
+    create a directory or the file simply uses what the winner made.
+    """
     if path.exists():
         return
+    missing = []
     directory = path.parent
-    if not directory.exists():
-        directory.mkdir(parents=True, mode=0o700)
-        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
     try:
+        for folder in reversed(missing):
+            try:
+                folder.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
         return
@@ -99,6 +111,29 @@ def _create_private_file(path: Path) -> None:
         raise StoreUnavailable(f"cannot create the database file {path}: {error}") from None
     os.close(fd)
     os.chmod(path, 0o600)
+
+
+def _enable_wal(cursor: Any, busy_timeout_ms: int, module: Any) -> None:
+    """Switch the file to WAL, waiting out other processes doing the same.
+
+    Changing the journal mode needs an exclusive lock, and SQLite reports "database is
+    locked" at once instead of calling the busy handler; when several processes open a
+    new file together, all but one would fail. So retry until the busy timeout.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    delay = 0.001
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except module.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 @dataclass(eq=False)
@@ -288,7 +323,7 @@ def _sqlite_engine(url: str, path: Path, settings: Settings) -> Database:
             if safe_mode:
                 cursor.execute("PRAGMA locking_mode=EXCLUSIVE")
             cursor.execute(f"PRAGMA busy_timeout={int(busy)}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cursor, busy, library.module)
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             if safe_mode:
