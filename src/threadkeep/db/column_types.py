@@ -96,7 +96,15 @@ def sqlite_datetime(value: dt.datetime) -> str:
     Fixed width, so text order is time order (keyset cursors, ``ORDER BY``), and
     ``datetime.fromisoformat`` reads it back aware in a fraction of a microsecond.
     """
-    return value.astimezone(dt.UTC).isoformat(sep=" ", timespec="microseconds")
+    last = _last_datetime[0]
+    if last[0] is value:  # one write stamps several columns with the same instant
+        return last[1]
+    text = value.astimezone(dt.UTC).isoformat(sep=" ", timespec="microseconds")
+    _last_datetime[0] = (value, text)  # one slot, replaced whole: safe across threads
+    return text
+
+
+_last_datetime: list[tuple[dt.datetime | None, str]] = [(None, "")]
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):

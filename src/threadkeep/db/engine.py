@@ -195,8 +195,25 @@ class Database:
             with self.translate_errors(), self._writer.connect() as conn, conn.begin():
                 yield conn
             return
-        with self.translate_errors(), self._held_connection() as conn, conn.begin():
-            yield conn
+        with self.translate_errors(), self._held_connection() as conn:
+            # The transaction is run on the driver: the hot writes (append) use only
+            # prepared statements, so SQLAlchemy's transaction bookkeeping would be pure
+            # overhead. If a Core statement runs inside, SQLAlchemy autobegins on top
+            # (the begin handler sees the open transaction) and commits it with ours.
+            raw = conn.connection.driver_connection
+            raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction():
+                    conn.rollback()
+                elif raw.in_transaction:  # type: ignore[union-attr]
+                    raw.rollback()  # type: ignore[union-attr]
+                raise
+            if conn.in_transaction():
+                conn.commit()
+            else:
+                raw.commit()  # type: ignore[union-attr]
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -262,10 +279,14 @@ class Database:
         except ThreadkeepError:
             raise
         except exc.DBAPIError as error:
+            raise self.unavailable(error.orig if error.orig is not None else error) from error
+        except Exception as error:
+            if self.sqlite is None or not isinstance(error, self.sqlite.module.Error):
+                raise
             raise self.unavailable(error) from error
 
-    def unavailable(self, error: exc.DBAPIError) -> StoreUnavailable:
-        original = str(error.orig).strip() if error.orig is not None else str(error)
+    def unavailable(self, error: BaseException) -> StoreUnavailable:
+        original = str(error).strip()
         where = self.describe()
         if "file is not a database" in original or "malformed" in original:
             hint = "the file is corrupt or not a threadkeep database; run `threadkeep doctor`"
@@ -340,6 +361,8 @@ def _sqlite_engine(url: str, path: Path, settings: Settings) -> Database:
             return
         # Straight to the driver: an SQLAlchemy execute here would cost more than BEGIN.
         raw = conn.connection.driver_connection
+        if raw.in_transaction:  # type: ignore[union-attr]
+            return  # Database.write began it already
         raw.execute("BEGIN IMMEDIATE" if options.get(_WRITE, False) else "BEGIN")  # type: ignore[union-attr]
 
     return Database(engine=engine, url=url, sqlite_path=path, sqlite=library)

@@ -91,12 +91,18 @@ class Prepared:
 
     def _args(self, names: tuple[str, ...], params: Mapping[str, Any]) -> tuple[Any, ...]:
         values = []
+        defaults, json_names = self._defaults, self._json
         for name in names:
-            value = params[name] if name in params else self._defaults[name]
-            if name in self._json and value is not None:
-                values.append(dumps(value))
-            else:
-                values.append(sqlite_param(value))
+            value = params[name] if name in params else defaults[name]
+            if value is None:
+                pass
+            elif name in json_names:
+                value = dumps(value)
+            elif type(value) is dt.datetime:
+                value = sqlite_datetime(value)
+            elif type(value) is bool:
+                value = int(value)
+            values.append(value)
         return tuple(values)
 
     def rows(self, conn: Queryable, params: Mapping[str, Any]) -> Sequence[Any]:
