@@ -12,6 +12,7 @@ All ids are handled as canonical lowercase strings (``8-4-4-4-12``).
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 
@@ -49,8 +50,13 @@ def new_id() -> str:
     return str(uuid.UUID(int=value))
 
 
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def check_uuid(value: object, *, what: str = "id") -> str:
     """Return ``value`` as a canonical UUID string, or raise ``InvalidInput``."""
+    if isinstance(value, str) and _CANONICAL.fullmatch(value):
+        return value  # already canonical: the common case, without a parse
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, str) and 32 <= len(value) <= 45:

@@ -133,19 +133,10 @@ def message_from_row(row: Any, raw: bool = False) -> Message | None:
     except (TypeError, ValueError) as error:
         _damaged("messages", f"{cid}/{seq}", str(error))
         return None
+    if not raw:  # PostgreSQL's driver may hand back uuid.UUID objects
+        cid, run_id = str(cid), None if run_id is None else str(run_id)
     return Message(
-        id_,
-        str(cid),
-        seq,
-        role,
-        kind,
-        content,
-        status,
-        metadata,
-        tokens,
-        None if run_id is None else str(run_id),
-        created,
-        updated,
+        id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created, updated
     )
 
 
