@@ -12,7 +12,9 @@ values; treat them as read-only (the dataclass is frozen, its dict is not copied
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, get_args
 
@@ -31,6 +33,7 @@ __all__ = [
     "MessageDraft",
     "Page",
     "Run",
+    "trusted_builder",
 ]
 
 T = TypeVar("T")
@@ -188,3 +191,28 @@ class ConversationFilter:
     updated_before: dt.datetime | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
+
+
+def trusted_builder(cls: type[T]) -> Callable[..., T]:
+    """A fast positional constructor of a frozen, slotted dataclass, for trusted values.
+
+    A frozen dataclass's ``__init__`` stores each field through
+    ``object.__setattr__``, about four times the cost of a plain slot store; on the
+    read paths (a tail of 20 messages, a listing of 50 conversations) that is most of
+    the Python time. This builds the same object through a mutable twin with the same
+    slots and then gives it its real class, so the result *is* a ``cls`` — frozen,
+    equal and hashing like one made by ``cls(...)``. Only for values that need no
+    checks: the store uses it for rows it reads back.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    twin_ns: dict[str, Any] = {"__annotations__": dict.fromkeys(names, object)}
+    twin: Any = dataclass(slots=True, eq=False, repr=False)(
+        type(f"_{cls.__name__}Twin", (), twin_ns)
+    )
+
+    def build(*values: Any) -> T:
+        obj = twin(*values)
+        obj.__class__ = cls
+        return obj  # type: ignore[no-any-return]
+
+    return build

@@ -27,11 +27,16 @@ from threadkeep.models import (
     ForkedFrom,
     Message,
     Run,
+    trusted_builder,
 )
 
 __all__ = ["conversation_from_row", "message_from_row", "run_from_row"]
 
 log = logging.getLogger("threadkeep.integrity")
+
+# Rows come back already checked (see the mappers): build models the fast way.
+_message = trusted_builder(Message)
+_conversation = trusted_builder(Conversation)
 
 _from_iso = dt.datetime.fromisoformat
 
@@ -91,7 +96,7 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
     except ValueError as error:
         _damaged("conversations", id_, str(error))
         return None
-    return Conversation(
+    return _conversation(
         str(id_),
         owner,
         title,
@@ -135,7 +140,7 @@ def message_from_row(row: Any, raw: bool = False) -> Message | None:
         return None
     if not raw:  # PostgreSQL's driver may hand back uuid.UUID objects
         cid, run_id = str(cid), None if run_id is None else str(run_id)
-    return Message(
+    return _message(
         id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created, updated
     )
 
