@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import cast, get_args
 
-from bench.machine import describe_machine
+from bench.machine import describe_machine, load_average
 from bench.report import render_markdown, to_json, write_outputs
 from bench.runner import REPO_ROOT, RunConfig, ScaleConfig, run_all
 from bench.systems import SYSTEMS, Synchronous, SystemName
@@ -41,25 +41,55 @@ def _parser() -> argparse.ArgumentParser:
         description="threadkeep side by side with a raw-SQLite baseline, the OpenAI Agents "
         "SDK SQLiteSession and LangChain SQLChatMessageHistory.",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="small counts and 1 repeat: a smoke run of a few seconds")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="runs per workload; the median is reported (default 3, quick 1)")
-    parser.add_argument("--scale", action="store_true",
-                        help="also measure W3 and W4 on 1,000,000 conversations / 10,000,000 "
-                        "messages (builds a multi-GB fixture per system; takes a while)")
-    parser.add_argument("--scale-conversations", type=int, default=1_000_000, metavar="N",
-                        help="conversations in the scale fixture (default 1,000,000)")
-    parser.add_argument("--systems", default=",".join(SYSTEMS),
-                        help=f"comma-separated subset of {','.join(SYSTEMS)}")
-    parser.add_argument("--settings", default="FULL,NORMAL",
-                        help="synchronous levels for the baseline and threadkeep")
-    parser.add_argument("--workloads", default=",".join(_WORKLOADS),
-                        help="comma-separated subset of w1,w2,w3,w4")
-    parser.add_argument("--tmpdir", type=Path, default=None,
-                        help="where the database files go (default: the system temp dir)")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results",
-                        help="directory for latest.md and latest.json")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small counts and 1 repeat: a smoke run of a few seconds",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs per workload; the median is reported (default 3, quick 1)",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="also measure W3 and W4 on 1,000,000 conversations / 10,000,000 "
+        "messages (builds a multi-GB fixture per system; takes a while)",
+    )
+    parser.add_argument(
+        "--scale-conversations",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="conversations in the scale fixture (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated subset of {','.join(SYSTEMS)}",
+    )
+    parser.add_argument(
+        "--settings",
+        default="FULL,NORMAL",
+        help="synchronous levels for the baseline and threadkeep",
+    )
+    parser.add_argument(
+        "--workloads", default=",".join(_WORKLOADS), help="comma-separated subset of w1,w2,w3,w4"
+    )
+    parser.add_argument(
+        "--tmpdir",
+        type=Path,
+        default=None,
+        help="where the database files go (default: the system temp dir)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=REPO_ROOT / "bench" / "results",
+        help="directory for latest.md and latest.json",
+    )
     return parser
 
 
@@ -79,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale:
         scale = ScaleConfig(conversations=args.scale_conversations)
         if args.quick:
-            scale = ScaleConfig(conversations=min(args.scale_conversations, 20_000),
-                                long_conversation=1_000, reads=50, full_scan_reads=2)
+            scale = ScaleConfig(
+                conversations=min(args.scale_conversations, 20_000),
+                long_conversation=1_000,
+                reads=50,
+                full_scan_reads=2,
+            )
     config = RunConfig(
         sizes=QUICK_SIZES if args.quick else FULL_SIZES,
         repeat=repeat,
@@ -98,12 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     machine = describe_machine(REPO_ROOT)
     progress(machine.header())
     started = dt.datetime.now(dt.UTC)
+    load_start = load_average()
     clock = time.perf_counter()
     rows = run_all(config, progress)
     seconds = time.perf_counter() - clock
-    markdown = render_markdown(machine, config, rows, started, seconds)
-    paths = write_outputs(markdown, to_json(machine, config, rows, started, seconds),
-                          args.output)
+    load = (load_start, load_average())
+    markdown = render_markdown(machine, config, rows, started, seconds, load)
+    document = to_json(machine, config, rows, started, seconds, load)
+    paths = write_outputs(markdown, document, args.output)
     print(markdown)
     progress("written: " + ", ".join(str(path) for path in paths))
     return 0

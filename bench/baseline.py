@@ -69,8 +69,7 @@ _BUMP = (
     " updated_at = ?, preview = ? WHERE id = ? RETURNING last_seq"
 )
 _INSERT = (
-    "INSERT INTO messages (conversation_id, seq, role, content, created_at)"
-    " VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO messages (conversation_id, seq, role, content, created_at) VALUES (?, ?, ?, ?, ?)"
 )
 _TAIL = (
     "SELECT seq, role, content, created_at FROM messages"
@@ -157,9 +156,7 @@ class RawSqliteBaseline:
         now = _now()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute(
-                _BUMP, (1, 1, now, content[:PREVIEW_CHARS], conversation)
-            ).fetchone()
+            row = conn.execute(_BUMP, (1, 1, now, content[:PREVIEW_CHARS], conversation)).fetchone()
             if row is None:
                 raise LookupError(f"no conversation {conversation}")
             conn.execute(_INSERT, (conversation, row[0], role, content, now))
@@ -168,9 +165,7 @@ class RawSqliteBaseline:
             conn.execute("ROLLBACK")
             raise
 
-    async def append_batch(
-        self, conversation: str, messages: Sequence[tuple[Role, str]]
-    ) -> None:
+    async def append_batch(self, conversation: str, messages: Sequence[tuple[Role, str]]) -> None:
         conn = self._conn
         now = _now()
         count = len(messages)

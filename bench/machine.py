@@ -3,7 +3,8 @@
 CPU model from ``/proc/cpuinfo`` (Linux; ``platform.processor()`` elsewhere), logical
 cores, total RAM, Python version, and the SQLite library each side runs on: threadkeep's
 and the baseline's (asked of a subprocess, so this process never loads it) and the
-standard library's, which the peers use.
+standard library's, which the peers use. The load average at the start and end of a
+run is reported too, since other work on the machine (I/O above all) moves the numbers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Machine", "describe_machine"]
+__all__ = ["Machine", "describe_machine", "load_average"]
 
 _ASK_LIBRARY = (
     "from threadkeep.db.sqlite_driver import sqlite_module as m; l = m(); "
@@ -69,11 +70,24 @@ def _ram_gib() -> float:
 def _threadkeep_sqlite(cwd: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-c", _ASK_LIBRARY],
-        capture_output=True, text=True, cwd=cwd, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=120,
     )
     if done.returncode != 0:
         return "unknown (threadkeep not importable)"
     return done.stdout.strip()
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages: a busy machine makes every number noisier."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f}/{five:.2f}/{fifteen:.2f}"
 
 
 def describe_machine(cwd: Path) -> Machine:

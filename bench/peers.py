@@ -100,9 +100,7 @@ class AgentsSQLiteSession:
         item = cast("TResponseInputItem", {"role": role, "content": content})
         await self._session(conversation).add_items([item])
 
-    async def append_batch(
-        self, conversation: str, messages: Sequence[tuple[Role, str]]
-    ) -> None:
+    async def append_batch(self, conversation: str, messages: Sequence[tuple[Role, str]]) -> None:
         items = [
             cast("TResponseInputItem", {"role": role, "content": content})
             for role, content in messages
@@ -167,9 +165,7 @@ class LangChainSQLHistory:
     async def append(self, conversation: str, role: Role, content: str) -> None:
         self._history(conversation).add_message(self._message(role, content))
 
-    async def append_batch(
-        self, conversation: str, messages: Sequence[tuple[Role, str]]
-    ) -> None:
+    async def append_batch(self, conversation: str, messages: Sequence[tuple[Role, str]]) -> None:
         self._history(conversation).add_messages(
             [self._message(role, content) for role, content in messages]
         )

@@ -93,7 +93,7 @@ def _cell(row: Row, column: Column, baselines: dict[str, Row]) -> str:
         return text
     ratio = value / base
     mark = _mark(ratio, column) if row.system == "threadkeep" else ""
-    return f"{text} ({ratio:.2f}×{mark})"
+    return f"{text} ({ratio:.2f}x{mark})"
 
 
 def _memory_cell(row: Row) -> str:
@@ -135,8 +135,8 @@ def _targets(rows: Sequence[Row]) -> list[str]:
             if value is None or not base:
                 continue
             ratio = value / base
-            bound = f"{'≥' if column.higher_is_better else '≤'} {column.target}×"
-            entry = f"{column.title.split(' ')[0]} {ratio:.2f}× ({bound})"
+            bound = f"{'≥' if column.higher_is_better else '≤'} {column.target}x"
+            entry = f"{column.title.split(' ')[0]} {ratio:.2f}x ({bound})"
             (met if _mark(ratio, column) == " ✓" else missed).append(entry)
         peak = row.peak_rss_mb()
         if peak is not None:
@@ -170,8 +170,11 @@ def _scale_table(rows: Sequence[Row]) -> list[str]:
         level = row.effective_synchronous if row.system in PEERS else row.setting
         base_metrics: dict[str, float] = (base.get(level or "") or {}).get("metrics", {})
         cells = [_NAMES[row.system], _setting_label(row)]
-        for metric, column in (("w3_median_us", _COLUMNS[2]), ("w3_p99_us", _COLUMNS[3]),
-                               ("w4_median_us", _COLUMNS[4])):
+        for metric, column in (
+            ("w3_median_us", _COLUMNS[2]),
+            ("w3_p99_us", _COLUMNS[3]),
+            ("w4_median_us", _COLUMNS[4]),
+        ):
             value = metrics.get(metric)
             if value is None:
                 cells.append("n/a (no list API)" if metric.startswith("w4") else "—")
@@ -181,7 +184,7 @@ def _scale_table(rows: Sequence[Row]) -> list[str]:
             if row.system != "baseline" and reference:
                 ratio = value / reference
                 mark = _mark(ratio, column) if row.system == "threadkeep" else ""
-                text += f" ({ratio:.2f}×{mark})"
+                text += f" ({ratio:.2f}x{mark})"
             cells.append(text)
         cells.append(f"{scale['build_seconds']:.0f} s")
         cells.append(f"{scale['db_bytes'] / 1024**3:.2f} GiB")
@@ -204,12 +207,12 @@ def _notes(config: RunConfig, rows: Sequence[Row]) -> list[str]:
     notes = [
         "",
         "Notes:",
-        f"- Values are medians of {config.repeat} run(s); (n×) = system ÷ raw baseline at "
+        f"- Values are medians of {config.repeat} run(s); (nx) = system ÷ raw baseline at "
         "the same synchronous level (msg/s: higher is better; µs: lower is better). "
-        "✓/✗ mark threadkeep's targets: W1/W2 ≥ 0.7×, W3/W4 median ≤ 4×, "
+        "✓/✗ mark threadkeep's targets: W1/W2 ≥ 0.7x, W3/W4 median ≤ 4x, "
         "peak memory < 100 MB.",
-        f"- W1: 1 conversation × {sizes.w1_messages:,} messages (~200 chars), one append per "
-        f"call. W2: {sizes.w2_conversations:,} conversations × {sizes.w2_messages_each} "
+        f"- W1: 1 conversation x {sizes.w1_messages:,} messages (~200 chars), one append per "
+        f"call. W2: {sizes.w2_conversations:,} conversations x {sizes.w2_messages_each} "
         f"messages, round-robin. W3: last {sizes.tail_count} of a {sizes.w3_messages:,}-message "
         f"conversation, {sizes.w3_reads} reads. W4: {sizes.list_count} most recently updated "
         f"of {sizes.w4_conversations:,} conversations, {sizes.w4_reads} reads (fixture written at "
@@ -236,7 +239,12 @@ def _notes(config: RunConfig, rows: Sequence[Row]) -> list[str]:
 
 
 def render_markdown(
-    machine: Machine, config: RunConfig, rows: Sequence[Row], started: dt.datetime, seconds: float
+    machine: Machine,
+    config: RunConfig,
+    rows: Sequence[Row],
+    started: dt.datetime,
+    seconds: float,
+    load: tuple[str, str] = ("?", "?"),
 ) -> str:
     mode = "quick" if config.quick else "full"
     lines = [
@@ -245,7 +253,7 @@ def render_markdown(
         machine.header(),
         "",
         f"Run {started:%Y-%m-%d %H:%M} UTC, {mode} mode, {config.repeat} repeat(s), "
-        f"{seconds:.0f} s.",
+        f"{seconds:.0f} s; load average (1/5/15 min) {load[0]} at start, {load[1]} at end.",
         "",
         *_main_table(rows),
         "",
@@ -257,11 +265,17 @@ def render_markdown(
 
 
 def to_json(
-    machine: Machine, config: RunConfig, rows: Sequence[Row], started: dt.datetime, seconds: float
+    machine: Machine,
+    config: RunConfig,
+    rows: Sequence[Row],
+    started: dt.datetime,
+    seconds: float,
+    load: tuple[str, str] = ("?", "?"),
 ) -> dict[str, Any]:
     return {
         "generated_at": started.isoformat(),
         "seconds": seconds,
+        "load_average": {"start": load[0], "end": load[1]},
         "machine": machine.to_json(),
         "config": {
             "mode": "quick" if config.quick else "full",

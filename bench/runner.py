@@ -17,6 +17,7 @@ row and the run goes on; the report shows it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -115,14 +116,25 @@ Progress = Callable[[str], None]
 
 
 def _run_worker(job: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run ``job`` in a fresh interpreter and return its result; raise with its stderr."""
+    """Run ``job`` in a fresh interpreter and return its result; raise with its stderr.
+
+    The child sees no ``THREADKEEP_*`` variable of ours and a ``THREADKEEP_HOME`` in the
+    job's directory, so threadkeep runs on its defaults whatever the user configured.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("THREADKEEP_")}
+    env["THREADKEEP_HOME"] = str(job["workdir"])
     done = subprocess.run(
         [sys.executable, "-m", "bench.worker", json.dumps(job)],
-        capture_output=True, text=True, cwd=REPO_ROOT, check=False, timeout=timeout,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+        timeout=timeout,
+        env=env,
     )
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
-            result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX):])
+            result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
             return result
     tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
     raise RuntimeError(f"exit {done.returncode}: {tail}")
@@ -207,8 +219,10 @@ def _run_scale(
             "repeat": config.repeat,
             "workdir": str(workdir),
         }
-        progress(f"scale {system}: building the fixture "
-                 f"({scale.conversations:,} conversations) and measuring ...")
+        progress(
+            f"scale {system}: building the fixture "
+            f"({scale.conversations:,} conversations) and measuring ..."
+        )
         started = time.perf_counter()
         try:
             result = _run_worker(job, _JOB_TIMEOUT_S)
@@ -220,8 +234,10 @@ def _run_scale(
             continue
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        progress(f"scale {system}: {time.perf_counter() - started:.0f} s "
-                 f"(fixture {result['build_seconds']:.0f} s)")
+        progress(
+            f"scale {system}: {time.perf_counter() - started:.0f} s "
+            f"(fixture {result['build_seconds']:.0f} s)"
+        )
         for row in rows:
             if row.system != system:
                 continue

@@ -67,9 +67,7 @@ class System(Protocol):
         """Append one message, durably as the system ships (one call, one commit)."""
         ...
 
-    async def append_batch(
-        self, conversation: str, messages: Sequence[tuple[Role, str]]
-    ) -> None:
+    async def append_batch(self, conversation: str, messages: Sequence[tuple[Role, str]]) -> None:
         """Append several messages in one call; used to build fixtures, never timed."""
         ...
 

@@ -45,7 +45,7 @@ async def _run_workloads(job: dict[str, Any]) -> dict[str, Any]:
             opener = _opener(name, path, described, synchronous)
             metrics.update(await w4_list(opener, synchronous, sizes, texts))
             continue
-        system = _opener(name, path, described, synchronous)(synchronous)
+        system = open_system(name, path, synchronous)
         try:
             if workload == "w1":
                 metrics.update(await w1_append(system, sizes, texts))

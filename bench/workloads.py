@@ -41,6 +41,7 @@ __all__ = [
     "message_texts",
     "percentile",
     "role_of",
+    "timed_reads",
     "w1_append",
     "w2_fanout",
     "w3_tail",
@@ -139,9 +140,7 @@ async def _fill(system: System, conversation: str, texts: Sequence[str], sizes: 
         )
 
 
-async def _timed_reads(
-    read: Callable[[], Any], count: int, warmup: int
-) -> tuple[list[float], Any]:
+async def timed_reads(read: Callable[[], Any], count: int, warmup: int) -> tuple[list[float], Any]:
     """Run ``read`` ``warmup`` times untimed, then ``count`` times; microseconds each."""
     result: Any = None
     for _ in range(warmup):
@@ -184,8 +183,10 @@ async def w2_fanout(system: System, sizes: Sizes, texts: Sequence[str]) -> Metri
             written += 1
     elapsed = (clock() - start) / 1e9
     tail = await system.tail(conversations[-1], sizes.w2_messages_each)
-    _check(len(tail) == sizes.w2_messages_each and tail[-1] == texts[(written - 1) % pool],
-           "W2 last conversation's messages")
+    _check(
+        len(tail) == sizes.w2_messages_each and tail[-1] == texts[(written - 1) % pool],
+        "W2 last conversation's messages",
+    )
     return {"w2_msgs_per_s": written / elapsed, "w2_seconds": elapsed}
 
 
@@ -200,7 +201,7 @@ async def w3_tail(system: System, sizes: Sizes, texts: Sequence[str]) -> Metrics
     async def read() -> list[str]:
         return await system.tail(conversation, count)
 
-    samples, result = await _timed_reads(read, reads, sizes.warmup_reads)
+    samples, result = await timed_reads(read, reads, sizes.warmup_reads)
     _check(result == body[-count:], "W3 tail is the last messages, oldest first")
     return {
         "w3_median_us": statistics.median(samples),
@@ -243,7 +244,7 @@ async def w4_list(
         async def read() -> list[tuple[int, str | None]]:
             return await system.list_recent(count)
 
-        samples, result = await _timed_reads(read, sizes.w4_reads, sizes.warmup_reads)
+        samples, result = await timed_reads(read, sizes.w4_reads, sizes.warmup_reads)
     finally:
         system.close()
     _check(
