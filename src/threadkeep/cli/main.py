@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from threadkeep.cli import db
-from threadkeep.cli.output import say
+from threadkeep.cli.output import errors_to_exit_codes, say
 
 app = typer.Typer(
     name="threadkeep",
@@ -25,7 +25,8 @@ def _version(value: bool) -> None:
     from threadkeep.db.sqlite_driver import sqlite_module
     from threadkeep.settings import Settings
 
-    library = sqlite_module(Settings.load().sqlite_driver)
+    with errors_to_exit_codes():
+        library = sqlite_module(Settings.load().sqlite_driver)
     say(f"threadkeep {__version__}")
     say(library.describe())
     raise typer.Exit()
