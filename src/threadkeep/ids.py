@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 import uuid
 
@@ -22,32 +23,43 @@ __all__ = ["MAX_MESSAGE_ID_LENGTH", "check_message_id", "check_uuid", "new_id"]
 
 MAX_MESSAGE_ID_LENGTH = 200
 
+_lock = threading.Lock()
 _last_ms = 0
 _counter = 0
+_random = b""
+_offset = 0
 
 
 def new_id() -> str:
-    """Return a new UUIDv7 string, monotonic within this process."""
-    global _last_ms, _counter
-    ms = time.time_ns() // 1_000_000
-    if ms <= _last_ms:
-        # Same (or earlier, after a clock step) millisecond: keep order with a counter
-        # in the 12-bit rand_a field, borrowing the next millisecond when it overflows.
-        _counter += 1
-        if _counter > 0xFFF:
-            _last_ms += 1
+    """Return a new UUIDv7 string, monotonic within this process (across threads too).
+
+    Random bits come from ``os.urandom``, read 4 KiB at a time rather than one system
+    call per id.
+    """
+    global _last_ms, _counter, _random, _offset
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            # Same (or earlier, after a clock step) millisecond: keep order with a
+            # counter in the 12-bit rand_a field, borrowing the next millisecond when it
+            # overflows.
+            _counter += 1
+            if _counter > 0xFFF:
+                _last_ms += 1
+                _counter = 0
+            ms = _last_ms
+        else:
+            _last_ms = ms
             _counter = 0
-        ms = _last_ms
-    else:
-        _last_ms = ms
-        _counter = 0
-    rand_b = int.from_bytes(os.urandom(8), "big") & 0x3FFF_FFFF_FFFF_FFFF
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80
-    value |= 0x7 << 76
-    value |= _counter << 64
-    value |= 0b10 << 62
-    value |= rand_b
-    return str(uuid.UUID(int=value))
+        if _offset + 8 > len(_random):
+            _random, _offset = os.urandom(4096), 0
+        chunk = _random[_offset : _offset + 8]
+        _offset += 8
+        counter = _counter
+    rand_b = int.from_bytes(chunk, "big") & 0x3FFF_FFFF_FFFF_FFFF
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
