@@ -506,9 +506,10 @@ class ConversationStore:
             id=id,
             idempotency_key=idempotency_key,
         )
-        return self.append_messages(conversation_id, [draft], expected_last_seq=expected_last_seq)[
-            0
-        ]
+        (message,) = self.append_messages(
+            conversation_id, [draft], expected_last_seq=expected_last_seq
+        )
+        return message
 
     def append_messages(
         self,
