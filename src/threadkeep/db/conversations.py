@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from threadkeep.db.prepared import Prepared, Queryable, is_raw
-from threadkeep.db.rows import conversation_from_row
+from threadkeep.db.rows import conversation_from_row, conversations_from_rows
 from threadkeep.db.schema import conversations as t
 from threadkeep.errors import InvalidInput
 from threadkeep.ids import check_uuid
@@ -190,12 +190,7 @@ def _page(
     if after is not None:
         run["after_updated_at"], run["after_id"] = after
     rows = statement.rows(conn, run)
-    raw = is_raw(conn)
-    items = []
-    for row in rows[:limit]:
-        item = conversation_from_row(row, raw)
-        if item is not None:
-            items.append(item)
+    items = conversations_from_rows(rows[:limit], is_raw(conn))
     last = rows[min(len(rows), limit) - 1] if rows and limit else None
     key = None if last is None else [_as_datetime(last[12]), str(last[0])]
     return items, key, len(rows)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from threadkeep.db.column_types import CorruptValue
@@ -30,7 +31,12 @@ from threadkeep.models import (
     trusted_builder,
 )
 
-__all__ = ["conversation_from_row", "message_from_row", "run_from_row"]
+__all__ = [
+    "conversation_from_row",
+    "conversations_from_rows",
+    "message_from_row",
+    "run_from_row",
+]
 
 log = logging.getLogger("threadkeep.integrity")
 
@@ -86,18 +92,18 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
     try:
         if raw:
             # Most conversations have no context and no tags: skip the JSON parser.
-            context = {} if context == "{}" else _json(context, raw)
-            tags = () if tags == "[]" else _json(tags, raw)
+            context = {} if context == "{}" else json.loads(context)
+            tags = () if tags == "[]" else json.loads(tags)
             created_at, updated_at = _from_iso(created_at), _from_iso(updated_at)
         else:
-            context, tags = _json(context, raw), _json(tags, raw)
-        if not isinstance(context, dict) or not isinstance(tags, list | tuple):
+            id_, context, tags = str(id_), _json(context, raw), _json(tags, raw)
+        if type(context) is not dict or not isinstance(tags, list | tuple):
             raise _Damaged("context is not a JSON object or tags not a JSON list")
-    except ValueError as error:
+    except (TypeError, ValueError) as error:
         _damaged("conversations", id_, str(error))
         return None
     return _conversation(
-        str(id_),
+        id_,
         owner,
         title,
         mode,
@@ -116,6 +122,11 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
         preview,
         None if forked_from_id is None else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
     )
+
+
+def conversations_from_rows(rows: Sequence[Any], raw: bool) -> list[Conversation]:
+    """The rows' conversations, damaged rows left out (and logged)."""
+    return [item for item in (conversation_from_row(row, raw) for row in rows) if item is not None]
 
 
 def message_from_row(row: Any, raw: bool = False) -> Message | None:
