@@ -279,3 +279,18 @@ def test_console_script_error_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, lines
     assert lines[0].startswith("error (invalid_input): ")
     assert str(missing) in lines[0]
+
+
+def test_global_db_option_before_the_command(tmp_path: Path) -> None:
+    """``threadkeep --db PATH db current`` uses PATH; a command's own --db wins over it."""
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    open_store(first).close()
+    runner = CliRunner()
+    result = runner.invoke(app, ["--db", str(first), "db", "current", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["database"] == str(first)
+    result = runner.invoke(
+        app, ["--db", str(first), "db", "current", "--json", "--db", str(second)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["database"] == str(second)

@@ -19,10 +19,12 @@ DbOption = Annotated[
 
 @app.command()
 def current(
-    db: DbOption = None, json_output: Annotated[bool, typer.Option("--json")] = False
+    ctx: typer.Context,
+    db: DbOption = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show the database's schema revision and the latest one."""
-    with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
+    with errors_to_exit_codes(), cli_store(ctx, db, migrate=False) as store:
         revision = store.schema_revision()
         head = store.latest_schema_revision()
         if json_output:
@@ -33,9 +35,9 @@ def current(
 
 
 @app.command()
-def upgrade(db: DbOption = None) -> None:
+def upgrade(ctx: typer.Context, db: DbOption = None) -> None:
     """Bring the database to the latest schema (a SQLite file is backed up first)."""
-    with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
+    with errors_to_exit_codes(), cli_store(ctx, db, migrate=False) as store:
         report = store.upgrade_schema()
         if report.from_revision == report.to_revision:
             say(f"already at revision {report.to_revision}")
@@ -47,18 +49,22 @@ def upgrade(db: DbOption = None) -> None:
 
 @app.command()
 def backup(
-    path: Annotated[Path, typer.Argument(help="Where to write the copy.")], db: DbOption = None
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Where to write the copy.")],
+    db: DbOption = None,
 ) -> None:
     """Copy the live SQLite database to PATH (writers may keep going)."""
-    with errors_to_exit_codes(), cli_store(db) as store:
+    with errors_to_exit_codes(), cli_store(ctx, db) as store:
         say(f"backed up to {store.backup(path)}")
 
 
 @app.command()
 def restore(
-    path: Annotated[Path, typer.Argument(help="A backup made by `db backup`.")], db: DbOption = None
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A backup made by `db backup`.")],
+    db: DbOption = None,
 ) -> None:
     """Replace the SQLite database's content with the backup at PATH."""
-    with errors_to_exit_codes(), cli_store(db, migrate=False) as store:
+    with errors_to_exit_codes(), cli_store(ctx, db, migrate=False) as store:
         store.restore(path)
         say(f"restored {store.database.describe()} from {path}")

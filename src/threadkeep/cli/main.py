@@ -34,6 +34,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Database URL or SQLite file for every command (default: settings).",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show versions and exit."),
