@@ -8,6 +8,7 @@
 * PostgreSQL is ``THREADKEEP_TEST_POSTGRES_URL`` or the local server
   (``postgresql+psycopg://postgres@127.0.0.1:5432/test``). In CI (``CI=true``) it must
   answer, or the PostgreSQL tests fail; elsewhere they are skipped with the reason.
+* In CI, Hypothesis runs derandomized (the ``ci`` profile).
 * ``db_url`` is parametrised over both engines, ``any_store`` additionally over the sync
   store and the async facade (through :class:`SyncOverAsync`).
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
 
@@ -30,6 +32,12 @@ from threadkeep import AsyncConversationStore, ConversationStore, Settings, open
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# In CI, property tests draw the same examples every run, so a landing is judged on the
+# code, not on the luck of the draw; locally they explore new examples each run.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI:
+    hypothesis.settings.load_profile("ci")
 
 
 def postgres_base_url() -> str:
