@@ -1,0 +1,298 @@
+"""The ChatGPT data export: ``conversations.json`` (or its shards) to import records.
+
+A ChatGPT conversation is a tree, not a list: ``mapping`` holds every node ever made
+(each edit or regeneration starts a sibling branch) and ``current_node`` is the leaf the
+user last saw. The conversation people remember is the *active branch*: walk from
+``current_node`` up through ``parent`` to the root and reverse. Sibling branches are
+not imported. When ``current_node`` is missing or unknown, the branch that follows the
+newest child from the root stands in for it.
+
+Nodes without a message, nodes the app hides (``metadata.is_visually_hidden_from_
+conversation``, the empty system prompt at the root) and empty messages are skipped.
+What threadkeep has no column for — the raw ``content_type``, image asset pointers of
+``multimodal_text``, the tool name, the ``recipient`` of a tool call, the model — goes
+into the message's ``metadata["chatgpt"]``, so nothing is dropped silently.
+
+The export arrives as a zip holding ``conversations.json`` or, in newer exports,
+``conversations-000.json``, ``conversations-001.json``, ...; :func:`load` reads the zip
+in memory (nothing is extracted to disk), a single JSON file, or a directory of shards,
+and refuses any entry over a size limit before reading it whole. Every structural error
+is an :class:`~threadkeep.errors.InvalidInput` naming the place, e.g.
+``conversations.json[3].mapping: expected an object``.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from threadkeep.errors import InvalidInput
+from threadkeep.models import MESSAGE_ROLES
+from threadkeep.transfer.formats.json_fields import (
+    expect_object,
+    json_document,
+    or_empty,
+    type_name,
+    unix_time,
+)
+from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
+
+__all__ = ["DEFAULT_MAX_ENTRY_BYTES", "FORMAT", "load", "parse"]
+
+FORMAT = "chatgpt"
+# Real exports of heavy users reach a few hundred MB; past this it is more likely a
+# zip bomb or the wrong file than a conversation history.
+DEFAULT_MAX_ENTRY_BYTES = 1024 * 1024 * 1024
+
+_FILE_NAME = re.compile(r"conversations(?:-(\d+))?\.json")
+# Content types whose text lives in a single field rather than in ``parts``.
+_TEXT_FIELDS = ("text", "result", "content")
+
+
+def load(
+    path: Path, *, max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+) -> Iterator[ImportedConversation]:
+    """Conversations of an export zip, a ``conversations*.json`` file, or a directory."""
+    for name, raw in _read_sources(path, max_entry_bytes):
+        yield from parse(json_document(raw, name), file=name)
+
+
+def parse(data: Any, *, file: str) -> Iterator[ImportedConversation]:
+    """Conversations of decoded ``conversations.json`` content; ``file`` names the place."""
+    if not isinstance(data, list):
+        raise InvalidInput(f"{file}: expected a list of conversations, got {type_name(data)}")
+    for index, item in enumerate(data):
+        yield _conversation(item, f"{file}[{index}]", file)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _read_sources(path: Path, limit: int) -> Iterator[tuple[str, bytes]]:
+    if path.is_dir():
+        files = sorted(
+            (p for p in path.iterdir() if p.is_file() and _FILE_NAME.fullmatch(p.name)),
+            key=lambda p: _shard_key(p.name),
+        )
+        if not files:
+            raise InvalidInput(f"{path}: no conversations.json or conversations-NNN.json")
+        for file in files:
+            yield file.name, _read_file(file, limit)
+    elif zipfile.is_zipfile(path):
+        yield from _read_zip(path, limit)
+    elif path.is_file():
+        yield path.name, _read_file(path, limit)
+    else:
+        raise InvalidInput(f"{path}: no such file or directory")
+
+
+def _read_file(path: Path, limit: int) -> bytes:
+    size = path.stat().st_size
+    if size > limit:
+        raise InvalidInput(f"{path.name}: {size} bytes is over the limit of {limit} bytes")
+    return path.read_bytes()
+
+
+def _read_zip(path: Path, limit: int) -> Iterator[tuple[str, bytes]]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise InvalidInput(f"{path.name}: not a readable zip file ({exc})") from exc
+    with archive:
+        entries = sorted(
+            (
+                info
+                for info in archive.infolist()
+                if not info.is_dir() and _FILE_NAME.fullmatch(info.filename.rsplit("/", 1)[-1])
+            ),
+            key=lambda info: _shard_key(info.filename.rsplit("/", 1)[-1]),
+        )
+        if not entries:
+            raise InvalidInput(f"{path.name}: the zip holds no conversations.json")
+        for info in entries:
+            name = f"{path.name}/{info.filename}"
+            if info.file_size > limit:
+                raise InvalidInput(
+                    f"{name}: {info.file_size} bytes is over the limit of {limit} bytes"
+                )
+            # The header's size may lie; read at most one byte past the limit to know.
+            try:
+                with archive.open(info) as stream:
+                    raw = stream.read(limit + 1)
+            except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+                raise InvalidInput(f"{name}: cannot be read from the zip ({exc})") from exc
+            if len(raw) > limit:
+                raise InvalidInput(f"{name}: over the limit of {limit} bytes")
+            yield name, raw
+
+
+def _shard_key(name: str) -> tuple[int, str]:
+    match = _FILE_NAME.fullmatch(name)
+    number = match.group(1) if match else None
+    return (int(number) if number is not None else -1, name)
+
+
+# -- conversations ---------------------------------------------------------------------
+
+
+def _conversation(item: Any, where: str, file: str) -> ImportedConversation:
+    conv = expect_object(item, where)
+    source_id = conv.get("conversation_id") or conv.get("id")
+    if not isinstance(source_id, str) or not source_id:
+        raise InvalidInput(f"{where}.conversation_id: expected a non-empty string")
+    title = conv.get("title")
+    if title is not None and not isinstance(title, str):
+        raise InvalidInput(f"{where}.title: expected a string or null, got {type_name(title)}")
+    mapping_raw = conv.get("mapping")
+    mapping = {} if mapping_raw is None else expect_object(mapping_raw, f"{where}.mapping")
+    current = conv.get("current_node")
+    if current is not None and not isinstance(current, str):
+        raise InvalidInput(f"{where}.current_node: expected a string or null")
+
+    messages = []
+    for node_id in _active_branch(mapping, current, f"{where}.mapping"):
+        message = _message(mapping[node_id], node_id, f"{where}.mapping.{node_id}")
+        if message is not None:
+            messages.append(message)
+
+    context = {
+        key: conv[key]
+        for key in ("default_model_slug", "gizmo_id", "conversation_template_id")
+        if conv.get(key) is not None
+    }
+    return ImportedConversation(
+        source=Source(FORMAT, file, source_id),
+        title=title or None,
+        messages=tuple(messages),
+        created_at=unix_time(conv.get("create_time"), f"{where}.create_time"),
+        updated_at=unix_time(conv.get("update_time"), f"{where}.update_time"),
+        context={"chatgpt": context} if context else {},
+    )
+
+
+def _active_branch(mapping: dict[str, Any], current: str | None, where: str) -> list[str]:
+    """Node ids from the root to ``current`` (or to the newest leaf when it is unknown)."""
+    if not mapping:
+        return []
+    if current is None or current not in mapping:
+        current = _newest_leaf(mapping, where)
+    branch: list[str] = []
+    seen: set[str] = set()
+    node_id: str | None = current
+    while node_id is not None and node_id in mapping:
+        if node_id in seen:
+            raise InvalidInput(f"{where}.{node_id}.parent: the parents form a cycle")
+        seen.add(node_id)
+        branch.append(node_id)
+        parent = expect_object(mapping[node_id], f"{where}.{node_id}").get("parent")
+        if parent is not None and not isinstance(parent, str):
+            raise InvalidInput(f"{where}.{node_id}.parent: expected a string or null")
+        node_id = parent
+    branch.reverse()
+    return branch
+
+
+def _newest_leaf(mapping: dict[str, Any], where: str) -> str:
+    nodes = {key: expect_object(value, f"{where}.{key}") for key, value in mapping.items()}
+    roots = [key for key, node in nodes.items() if node.get("parent") not in nodes]
+    node_id = roots[0] if roots else next(iter(nodes))
+    seen = {node_id}
+    while True:
+        children = nodes[node_id].get("children") or []
+        if not isinstance(children, list):
+            raise InvalidInput(f"{where}.{node_id}.children: expected a list")
+        known = [c for c in children if isinstance(c, str) and c in nodes and c not in seen]
+        if not known:
+            return node_id
+        node_id = known[-1]
+        seen.add(node_id)
+
+
+# -- messages --------------------------------------------------------------------------
+
+
+def _message(node_raw: Any, node_id: str, where: str) -> ImportedMessage | None:
+    node = expect_object(node_raw, where)
+    if node.get("message") is None:
+        return None
+    where = f"{where}.message"
+    msg = expect_object(node["message"], where)
+    meta = expect_object(or_empty(msg.get("metadata")), f"{where}.metadata")
+    if meta.get("is_visually_hidden_from_conversation") is True:
+        return None
+    author = expect_object(or_empty(msg.get("author")), f"{where}.author")
+    role = author.get("role")
+    if role not in MESSAGE_ROLES:
+        raise InvalidInput(
+            f"{where}.author.role: expected one of {', '.join(sorted(MESSAGE_ROLES))}, got {role!r}"
+        )
+    content = expect_object(or_empty(msg.get("content")), f"{where}.content")
+    content_type = content.get("content_type", "text")
+    if not isinstance(content_type, str):
+        raise InvalidInput(f"{where}.content.content_type: expected a string")
+    text, extra = _content_text(content, content_type, f"{where}.content")
+    if not text.strip() and not extra:
+        return None  # covers the empty system prompt at the root and empty turns
+
+    recipient = msg.get("recipient")
+    if role == "tool":
+        kind = "tool_result"
+    elif role == "assistant" and isinstance(recipient, str) and recipient != "all":
+        kind = "tool_call"
+    elif content_type == "system_error":
+        kind = "error"
+    elif extra.get("unparsed") is not None:
+        kind = "system_artifact"
+    else:
+        kind = "text"
+
+    chatgpt: dict[str, Any] = {"content_type": content_type, "node_id": node_id, **extra}
+    if isinstance(author.get("name"), str):
+        chatgpt["author_name"] = author["name"]
+    if isinstance(recipient, str) and recipient != "all":
+        chatgpt["recipient"] = recipient
+    for key in ("model_slug", "finish_details", "attachments", "citations"):
+        if meta.get(key):
+            chatgpt[key] = meta[key]
+    message_id = msg.get("id")
+    return ImportedMessage(
+        role=role,
+        content=text,
+        kind=kind,
+        status="incomplete" if msg.get("status") == "in_progress" else "complete",
+        metadata={"chatgpt": chatgpt},
+        created_at=unix_time(msg.get("create_time"), f"{where}.create_time"),
+        source_id=message_id if isinstance(message_id, str) else node_id,
+    )
+
+
+def _content_text(
+    content: dict[str, Any], content_type: str, where: str
+) -> tuple[str, dict[str, Any]]:
+    """The readable text of a content object, and what else must be kept in metadata."""
+    if "parts" in content:
+        parts = content["parts"]
+        if not isinstance(parts, list):
+            raise InvalidInput(f"{where}.parts: expected a list, got {type_name(parts)}")
+        texts = [part for part in parts if isinstance(part, str)]
+        others = [part for part in parts if part is not None and not isinstance(part, str)]
+        return "\n".join(t for t in texts if t), ({"parts": others} if others else {})
+    extra: dict[str, Any] = {}
+    if isinstance(content.get("language"), str) and content["language"] != "unknown":
+        extra["language"] = content["language"]
+    for key in _TEXT_FIELDS:
+        value = content.get(key)
+        if isinstance(value, str):
+            return value, extra
+    if content_type == "thoughts" and isinstance(content.get("thoughts"), list):
+        thoughts = [t.get("content") for t in content["thoughts"] if isinstance(t, dict)]
+        return "\n\n".join(t for t in thoughts if isinstance(t, str) and t), extra
+    # A content type threadkeep does not know: keep all of it, drop nothing.
+    rest = {key: value for key, value in content.items() if key != "content_type"}
+    return "", ({"unparsed": rest} if rest else {})
+
+
+# -- values ----------------------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""Reading foreign JSON safely: typed field checks that name the place, and times.
+
+Every foreign-format parser reads data it does not control. These helpers turn a wrong
+shape into an ``InvalidInput`` whose message names where it is (``file[3].mapping``,
+``file:12``), so a person can find it; nothing here returns a half-guessed value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from threadkeep.errors import InvalidInput
+
+__all__ = [
+    "expect_object",
+    "iso_time",
+    "json_document",
+    "json_line",
+    "load_jsonl",
+    "or_empty",
+    "type_name",
+    "unix_time",
+]
+
+T = TypeVar("T")
+
+
+def type_name(value: Any) -> str:
+    """How a JSON value's type reads in an error message."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def or_empty(value: Any) -> Any:
+    """``None`` (a missing part) as an empty object; anything else as it is, to check."""
+    return {} if value is None else value
+
+
+def expect_object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where}: expected an object, got {type_name(value)}")
+    return value
+
+
+def unix_time(value: Any, where: str) -> dt.datetime | None:
+    """Unix seconds (or ms/µs/ns, told apart by magnitude) to an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{where}: expected a Unix time or null, got {type_name(value)}")
+    seconds = float(value)
+    # 1e11 seconds is the year 5138: anything larger is a finer unit.
+    while abs(seconds) >= 1e11:
+        seconds /= 1000
+    try:
+        return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise InvalidInput(f"{where}: {value!r} is not a valid time") from exc
+
+
+def iso_time(value: Any, where: str) -> dt.datetime | None:
+    """An ISO 8601 timestamp (a bare time is taken as UTC) to an aware UTC datetime."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where}: 'timestamp' must be an ISO 8601 string")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{where}: 'timestamp' {value!r} is not ISO 8601") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def json_document(raw: bytes, name: str) -> Any:
+    """A whole JSON document; bad JSON, bad UTF-8 or too-deep nesting name the file."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"{name}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{name}: not UTF-8 text ({exc.reason})") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"{name}: nested too deeply") from exc
+
+
+def json_line(line: str, where: str) -> dict[str, Any]:
+    """One JSONL line, which must hold a JSON object."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{where}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(record, dict):
+        raise InvalidInput(f"{where}: expected a JSON object, got {type(record).__name__}")
+    return record
+
+
+def load_jsonl(path: Path, parse_lines: Callable[..., Iterator[T]]) -> Iterator[T]:
+    """Run ``parse_lines`` over one ``.jsonl`` file, or every one under a directory tree."""
+    files: Iterable[Path] = sorted(path.rglob("*.jsonl")) if path.is_dir() else [path]
+    for source in files:
+        try:
+            with source.open(encoding="utf-8") as handle:
+                yield from parse_lines(handle, file=str(source))
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{source}: not UTF-8 text ({exc.reason})") from exc

@@ -1,0 +1,56 @@
+"""What an import produces before anything is written: plain, validated-later records.
+
+A parser of any format yields :class:`ImportedConversation` values. They carry no
+threadkeep ids — the importer assigns those — but they do carry where they came from
+(:class:`Source`), so importing the same source again finds what was imported before
+and duplicates nothing (SPEC S6.3/S6.4). Content the target model has no column for is
+kept in ``metadata``, never dropped silently.
+
+Records are frozen dataclasses with plain JSON-able fields; datetimes are aware UTC
+or ``None`` when the source has none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ImportedConversation", "ImportedMessage", "Source"]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a conversation came from: the format, the file, and its id in that file."""
+
+    format: str
+    file: str
+    source_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedMessage:
+    """One message as a format describes it (role/kind/status use threadkeep's sets)."""
+
+    role: str
+    content: str
+    kind: str = "text"
+    status: str = "complete"
+    metadata: dict[str, Any] | None = None
+    tokens: int | None = None
+    created_at: dt.datetime | None = None
+    source_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedConversation:
+    """One conversation as a format describes it, messages in order."""
+
+    source: Source
+    title: str | None
+    messages: tuple[ImportedMessage, ...]
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    mode: str = "chat"
+    context: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
