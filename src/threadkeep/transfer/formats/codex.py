@@ -41,7 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from threadkeep.errors import InvalidInput
-from threadkeep.transfer.formats.json_fields import iso_time, json_line, load_jsonl
+from threadkeep.transfer.formats.json_fields import (
+    decode_arguments,
+    iso_time,
+    json_line,
+    load_jsonl,
+)
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
 __all__ = ["FORMAT", "load", "parse_lines"]
@@ -270,10 +275,4 @@ def _read_message(
 
 def _arguments(item: dict[str, Any]) -> Any:
     """The call's arguments, decoded when Codex stored them as a JSON string."""
-    raw = item.get("arguments", item.get("input", item.get("action")))
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
+    return decode_arguments(item.get("arguments", item.get("input", item.get("action"))))

@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 from threadkeep.errors import InvalidInput
 
 __all__ = [
+    "decode_arguments",
     "expect_object",
     "iso_time",
     "json_document",
     "json_line",
     "load_jsonl",
     "or_empty",
+    "read_json_file",
     "type_name",
     "unix_time",
 ]
@@ -91,6 +93,26 @@ def json_document(raw: bytes, name: str) -> Any:
         raise InvalidInput(f"{name}: not UTF-8 text ({exc.reason})") from exc
     except RecursionError as exc:
         raise InvalidInput(f"{name}: nested too deeply") from exc
+
+
+def read_json_file(path: Path, max_bytes: int) -> Any:
+    """A JSON file of at most ``max_bytes``, decoded (errors name the file)."""
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InvalidInput(f"{path.name}: {size} bytes is over the limit of {max_bytes}")
+    return json_document(path.read_bytes(), path.name)
+
+
+def decode_arguments(raw: Any) -> Any:
+    """A tool call's arguments, decoded when they are a JSON string (as most APIs send)."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
 
 
 def json_line(line: str, where: str) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from threadkeep.errors import InvalidInput
 from threadkeep.models import MESSAGE_ROLES
 from threadkeep.transfer.formats.json_fields import (
     expect_object,
-    json_document,
     or_empty,
+    read_json_file,
     unix_time,
 )
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
@@ -43,12 +43,7 @@ def load(
     path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 ) -> Iterator[ImportedConversation]:
     """Conversations of an Open WebUI export file."""
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file")
-    size = path.stat().st_size
-    if size > max_file_bytes:
-        raise InvalidInput(f"{path.name}: {size} bytes is over the limit of {max_file_bytes}")
-    data = json_document(path.read_bytes(), path.name)
+    data = read_json_file(path, max_file_bytes)
     yield from parse(data, file=path.name)
 
 
