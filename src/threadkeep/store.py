@@ -449,28 +449,23 @@ class ConversationStore:
                 last_seq=0,
                 token_count=0,
                 preview=None,
+                forked_from=ForkedFrom(conversation_id=source_id, seq=last),
             )
             conversation_rows.insert(conn, _conversation_values(fork))
             count, tokens = message_rows.copy_prefix(conn, source_id, fork_id, last, at)
-            preview = self._preview(message_rows.latest_text(conn, fork_id))
-            counters = {
-                "message_count": count,
-                "last_seq": last,
-                "token_count": tokens,
-                "preview": preview,
-                "forked_from_id": source_id,
-                "forked_from_seq": last,
-            }
-            conversation_rows.update(conn, self._owner, fork_id, counters)
+            fork = dataclasses.replace(
+                fork,
+                message_count=count,
+                last_seq=last,
+                token_count=tokens,
+                preview=self._preview(message_rows.latest_text(conn, fork_id)),
+            )
+            counters = ("message_count", "last_seq", "token_count", "preview")
+            conversation_rows.update(
+                conn, self._owner, fork_id, {name: getattr(fork, name) for name in counters}
+            )
         self._publish([self._event("conversation.created", fork_id, forked_from=source_id)])
-        return dataclasses.replace(
-            fork,
-            message_count=count,
-            last_seq=last,
-            token_count=tokens,
-            preview=preview,
-            forked_from=ForkedFrom(conversation_id=source_id, seq=last),
-        )
+        return fork
 
     # ------------------------------------------------------------------ messages
 

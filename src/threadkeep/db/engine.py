@@ -149,10 +149,6 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.sqlite_path is not None
-
     def describe(self) -> str:
         """Where the data is, without a password."""
         if self.sqlite_path is not None:

@@ -250,17 +250,13 @@ def update_one(
     )
 
 
-def latest_text(
-    conn: Connection, conversation_id: str, *, up_to_seq: int | None = None
-) -> str | None:
+def latest_text(conn: Connection, conversation_id: str) -> str | None:
     """Content of the latest user/assistant text message (for the listing preview)."""
     query = sa.select(t.c.content).where(
         t.c.conversation_id == conversation_id,
         t.c.kind == "text",
         t.c.role.in_(("user", "assistant")),
     )
-    if up_to_seq is not None:
-        query = query.where(t.c.seq <= up_to_seq)
     row = conn.execute(query.order_by(t.c.seq.desc()).limit(1)).first()
     return None if row is None else str(row[0])
 

@@ -31,11 +31,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from threadkeep.db.sqlite_driver import sqlite_module
+from threadkeep.db.foreign import Row, agents_session_rows
 from threadkeep.errors import InvalidInput
 from threadkeep.transfer.formats.json_fields import (
     decode_arguments,
@@ -53,13 +52,11 @@ _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "develop
 _TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "refusal": "refusal"}
 _INCOMPLETE = frozenset({"in_progress", "incomplete"})
 
-_Row = tuple[Any, ...]
-
 
 def load(path: Path) -> Iterator[ImportedConversation]:
     """The conversations, one per session, of an Agents SDK SQLite session file."""
-    sessions, messages = _read(path)
-    by_session: dict[str, list[_Row]] = {}
+    sessions, messages = agents_session_rows(path)
+    by_session: dict[str, list[Row]] = {}
     for row in messages:
         by_session.setdefault(str(row[1]), []).append(row)
     # Sessions with messages but no session row (a hand-made file) are still read.
@@ -83,43 +80,13 @@ def load(path: Path) -> Iterator[ImportedConversation]:
         )
 
 
-def _read(path: Path) -> tuple[list[_Row], list[_Row]]:
-    """All session and message rows, read at once so no connection outlives the call."""
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file")
-    module = sqlite_module().module
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        with closing(module.connect(uri, uri=True)) as conn:
-            tables = {
-                row[0]
-                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
-            missing = {"agent_sessions", "agent_messages"} - tables
-            if missing:
-                raise InvalidInput(
-                    f"{path.name}: not an Agents SDK session database "
-                    f"(no {', '.join(sorted(missing))} table)"
-                )
-            sessions = conn.execute(
-                "SELECT session_id, created_at, updated_at FROM agent_sessions"
-                " ORDER BY created_at, rowid"
-            ).fetchall()
-            messages = conn.execute(
-                "SELECT id, session_id, message_data, created_at FROM agent_messages ORDER BY id"
-            ).fetchall()
-    except module.DatabaseError as exc:
-        raise InvalidInput(f"{path.name}: not a readable SQLite database ({exc})") from exc
-    return sessions, messages
-
-
 def _time(value: Any, where: str) -> dt.datetime | None:
     if value is None or isinstance(value, str):
         return iso_time(value, where)
     raise InvalidInput(f"{where}: expected a timestamp string, got {value!r}")
 
 
-def _message(row: _Row, where: str) -> ImportedMessage:
+def _message(row: Row, where: str) -> ImportedMessage:
     row_id, _, data, created = row
     if isinstance(data, str):
         data = data.encode("utf-8")

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from threadkeep.db.sqlite_driver import sqlite_module
+from threadkeep.db.foreign import LANGCHAIN_TABLE, langchain_message_rows
 from threadkeep.errors import InvalidInput
 from threadkeep.transfer.formats.json_fields import (
     decode_arguments,
@@ -45,7 +44,6 @@ from threadkeep.transfer.records import ImportedConversation, ImportedMessage, S
 __all__ = ["FORMAT", "load"]
 
 FORMAT = "langchain-sql"
-TABLE = "message_store"
 
 _TYPES = {
     "human": "user",
@@ -77,8 +75,8 @@ _CHUNKS = {
 def load(path: Path) -> Iterator[ImportedConversation]:
     """The conversations, one per session, of a SQLChatMessageHistory SQLite file."""
     by_session: dict[str, list[ImportedMessage]] = {}
-    for row_id, session_id, raw in _read(path):
-        where = f"{path.name}: {TABLE} id {row_id}"
+    for row_id, session_id, raw in langchain_message_rows(path):
+        where = f"{path.name}: {LANGCHAIN_TABLE} id {row_id}"
         messages = by_session.setdefault(str(session_id), [])
         messages.extend(_messages(raw, row_id, where))
     for session_id, messages in by_session.items():
@@ -87,29 +85,6 @@ def load(path: Path) -> Iterator[ImportedConversation]:
             title=None,
             messages=tuple(messages),
         )
-
-
-def _read(path: Path) -> list[tuple[Any, ...]]:
-    """All rows, read at once so no connection outlives the call."""
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file")
-    module = sqlite_module().module
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        with closing(module.connect(uri, uri=True)) as conn:
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
-            ).fetchone()
-            if found is None:
-                raise InvalidInput(
-                    f"{path.name}: not a LangChain chat history database (no {TABLE} table)"
-                )
-            rows: list[tuple[Any, ...]] = conn.execute(
-                f"SELECT id, session_id, message FROM {TABLE} ORDER BY id"  # noqa: S608
-            ).fetchall()
-    except module.DatabaseError as exc:
-        raise InvalidInput(f"{path.name}: not a readable SQLite database ({exc})") from exc
-    return rows
 
 
 def _messages(raw: Any, row_id: Any, where: str) -> list[ImportedMessage]:
