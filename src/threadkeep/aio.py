@@ -26,7 +26,8 @@ from threadkeep.db.migrate import MigrationReport
 from threadkeep.events import Broker
 from threadkeep.models import Conversation, ConversationStats, Message, MessageDraft, Page, Run
 from threadkeep.settings import Settings
-from threadkeep.store import UNSET, ConversationStore, _Unset, open_store
+from threadkeep.store import UNSET, ConversationStore, open_store
+from threadkeep.store._base import _Unset
 
 __all__ = ["AsyncConversationStore", "open_async_store"]
 

@@ -13,6 +13,7 @@ a request.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -131,6 +132,106 @@ class Settings(BaseSettings):
         le=1000,
         description="Length of the preview of the latest message shown in listings.",
     )
+
+    max_messages_per_conversation: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Message cap per conversation: appending past it deletes the oldest "
+        "messages. Off (unset) by default.",
+    )
+    redact_exports: bool = Field(
+        default=True,
+        description="Mask secrets (API keys, tokens, private keys, URL passwords, JWTs) "
+        "as [REDACTED:kind] in exports.",
+    )
+    redact_on_write: bool = Field(
+        default=False,
+        description="Also mask secrets when messages, titles and context are written, so "
+        "they never reach the database.",
+    )
+    redact_patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra secret patterns, kind -> regular expression (a (?P<secret>...) "
+        'group masks only that part). Env: JSON, e.g. {"ticket": "TKT-[0-9]{6}"}.',
+    )
+    cleanup_inactive_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description="Cleanup moves conversations not updated for this many days to the "
+        "trash (pinned ones are exempt). Off (unset) by default.",
+    )
+    cleanup_max_per_owner: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Cleanup moves each owner's oldest conversations beyond this many to "
+        "the trash (pinned ones are exempt). Off (unset) by default.",
+    )
+    cleanup_purge_after_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=36_500,
+        description="Cleanup deletes for good conversations that have been in the trash "
+        "this many days. Off (unset): the trash is kept.",
+    )
+    storage_warning_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Warn (CLI, server log, web page) when the database is larger than "
+        "this many bytes. Off (unset) by default.",
+    )
+    audit_log: bool = Field(
+        default=False,
+        description="Record who created, renamed, archived, deleted, exported, imported "
+        "or cleaned up what, and when.",
+    )
+    audit_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=36_500,
+        description="How long audit log entries are kept, in days.",
+    )
+    import_max_bytes: int = Field(
+        default=2_147_483_648,
+        ge=1,
+        description="Largest file import reads, in bytes (a zip's compressed size).",
+    )
+    import_max_unpacked_bytes: int = Field(
+        default=4_294_967_296,
+        ge=1,
+        description="Largest total uncompressed size of a zip or .gz import, in bytes "
+        "(guards against zip bombs).",
+    )
+    import_max_entries: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most files a zip import may hold.",
+    )
+    import_max_depth: int = Field(
+        default=64,
+        ge=4,
+        le=1_000,
+        description="Deepest JSON nesting an import accepts.",
+    )
+    import_max_messages: int = Field(
+        default=5_000_000,
+        ge=1,
+        description="Most messages one import may write.",
+    )
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, pattern in value.items():
+            if not kind or not kind.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"kind {kind!r} must be letters, digits, - or _")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern for {kind!r} is not a valid regex: {exc}") from None
+        return value
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod

@@ -1,0 +1,181 @@
+"""What every part of :class:`~threadkeep.store.ConversationStore` shares.
+
+The store is one class composed of one mixin per noun (``conversations.py``,
+``messages.py``, ``runs.py``, ``operations.py``, ...); each mixin subclasses
+:class:`StoreBase`, which holds the database, settings, owner and broker and the few
+helpers they all use. The rules of the store (one transaction per call, events after
+commit, owner scoping) are stated in ``store/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Final, Self
+
+from threadkeep.db.engine import Database
+from threadkeep.errors import InvalidInput, NotFound
+from threadkeep.events import Broker, Event
+from threadkeep.inputs import (
+    check_owner,
+)
+from threadkeep.models import (
+    RUN_STATUSES,
+    Conversation,
+    Message,
+)
+from threadkeep.settings import Settings
+
+__all__ = ["UNSET", "StoreBase"]
+
+
+class _Unset:
+    """Marks an argument the caller did not pass (``None`` is a value: it clears)."""
+
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Final = _Unset()
+
+_FINISHED_RUN_STATUSES = RUN_STATUSES - {"queued", "running"}
+_PREVIEW_ROLES = ("user", "assistant")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class StoreBase:
+    """State and helpers every part of the store shares: the database, the settings,
+    the owner, the broker; the lifecycle; event publishing."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        owner: str,
+        broker: Broker,
+        _shares_engine: bool = False,
+    ) -> None:
+        self._db = database
+        self._settings = settings
+        self._owner = check_owner(owner)
+        self._broker = broker
+        self._shares_engine = _shares_engine
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def owner(self) -> str:
+        """The user every operation of this store is scoped to."""
+        return self._owner
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def broker(self) -> Broker:
+        """Where events go after each commit; subscribe to it to follow changes."""
+        return self._broker
+
+    @property
+    def database(self) -> Database:
+        """The underlying database handle (engine, dialect, SQLite library)."""
+        return self._db
+
+    def as_owner(self, owner: str) -> Self:
+        """A store scoped to ``owner`` that shares this one's engine and broker."""
+        return type(self)(
+            self._db, self._settings, owner=owner, broker=self._broker, _shares_engine=True
+        )
+
+    def close(self) -> None:
+        """Release the database connections (a no-op on stores made by :meth:`as_owner`)."""
+        if not self._shares_engine:
+            self._db.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ConversationStore owner={self._owner!r} database={self._db.describe()!r}>"
+
+    def _publish(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self._broker.publish(event)
+
+    def _event(self, kind: str, conversation_id: str | None, **data: Any) -> Event:
+        return Event(type=kind, owner=self._owner, conversation_id=conversation_id, data=data)
+
+    def _not_found(self, conversation_id: str) -> NotFound:
+        return NotFound(f"conversation {conversation_id} not found")
+
+    def _preview(self, content: str | None) -> str | None:
+        if content is None:
+            return None
+        size = self._settings.preview_chars
+        text = " ".join(content[: size * 2].split())
+        return text[:size] if len(text) <= size else text[: size - 1] + "…"
+
+
+def _check_bool(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{what} must be true or false, got {value!r:.40}")
+    return value
+
+
+def _check_datetime(value: dt.datetime | None, what: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise InvalidInput(f"{what} must be a timezone-aware datetime (e.g. UTC)")
+    return value.astimezone(dt.UTC)
+
+
+def _conversation_values(conversation: Conversation) -> dict[str, Any]:
+    values = dataclasses.asdict(conversation)
+    forked = values.pop("forked_from")
+    values["tags"] = list(conversation.tags)
+    values["forked_from_id"] = forked["conversation_id"] if forked else None
+    values["forked_from_seq"] = forked["seq"] if forked else None
+    return values
+
+
+def _message_from_values(row: dict[str, Any]) -> Message:
+    return Message(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        seq=row["seq"],
+        role=row["role"],
+        kind=row["kind"],
+        content=row["content"],
+        status=row["status"],
+        metadata=row["metadata"],
+        tokens=row["tokens"],
+        run_id=row["run_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

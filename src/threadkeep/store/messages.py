@@ -1,0 +1,352 @@
+"""Messages: append (idempotent, conditional), update, read pages, pop, clear, stats."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from threadkeep.db import conversations as conversation_rows
+from threadkeep.db import messages as message_rows
+from threadkeep.errors import Conflict, InvalidInput, NotFound
+from threadkeep.ids import check_message_id, check_uuid, new_id
+from threadkeep.inputs import (
+    check_content,
+    check_json,
+    check_kind,
+    check_limit,
+    check_message_status,
+    check_nonnegative,
+    check_role,
+    check_short_text,
+)
+from threadkeep.models import (
+    ConversationStats,
+    Message,
+    MessageDraft,
+)
+from threadkeep.store._base import (
+    _PREVIEW_ROLES,
+    UNSET,
+    StoreBase,
+    _message_from_values,
+    _now,
+    _Unset,
+)
+
+__all__ = ["MessagesMixin"]
+
+
+class MessagesMixin(StoreBase):
+    """The messages part of :class:`~threadkeep.store.ConversationStore`."""
+
+    def append_message(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        *,
+        kind: str = "text",
+        metadata: Any = None,
+        tokens: int | None = None,
+        run_id: str | None = None,
+        status: str = "complete",
+        id: str | None = None,
+        idempotency_key: str | None = None,
+        expected_last_seq: int | None = None,
+    ) -> Message:
+        """Append one message; its seq is the conversation's next.
+
+        ``idempotency_key``: a retry with the same key returns the first result and
+        writes nothing. ``expected_last_seq``: raise ``Conflict`` unless the
+        conversation's last seq is this (someone else appended first).
+        """
+        draft = MessageDraft(
+            role=role,
+            content=content,
+            kind=kind,
+            metadata=metadata,
+            tokens=tokens,
+            run_id=run_id,
+            status=status,
+            id=id,
+            idempotency_key=idempotency_key,
+        )
+        (message,) = self.append_messages(
+            conversation_id, [draft], expected_last_seq=expected_last_seq
+        )
+        return message
+
+    def append_messages(
+        self,
+        conversation_id: str,
+        drafts: Sequence[MessageDraft],
+        *,
+        expected_last_seq: int | None = None,
+    ) -> list[Message]:
+        """Append several messages atomically (all or none), in order; return them.
+
+        Drafts whose ``idempotency_key`` is already stored return the stored message
+        instead of a new one; a repeated key within the batch is written once.
+        """
+        cid = check_uuid(conversation_id, what="conversation id")
+        check_nonnegative(expected_last_seq, "expected_last_seq")
+        if isinstance(drafts, MessageDraft) or not isinstance(drafts, Sequence):
+            raise InvalidInput("drafts must be a list of MessageDraft")
+        if not drafts:
+            raise InvalidInput("append_messages needs at least one MessageDraft")
+        at = _now()
+        rows = [self._message_row(draft, cid, at) for draft in drafts]
+        keys = [row["idempotency_key"] for row in rows if row["idempotency_key"] is not None]
+        with self._db.write() as conn:
+            existing: dict[str, Message] = {}
+            if keys:
+                # Lock the counter row first so a concurrent retry waits, then sees ours.
+                if conversation_rows.get(conn, self._owner, cid, for_update=True) is None:
+                    raise self._not_found(cid)
+                existing = message_rows.by_idempotency_keys(conn, cid, keys)
+            fresh: list[dict[str, Any]] = []
+            fresh_keys: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                key = row["idempotency_key"]
+                if key is None:
+                    fresh.append(row)
+                elif key not in existing and key not in fresh_keys:
+                    fresh_keys[key] = row
+                    fresh.append(row)
+            if fresh:
+                preview = next(
+                    (
+                        self._preview(row["content"])
+                        for row in reversed(fresh)
+                        if row["kind"] == "text" and row["role"] in _PREVIEW_ROLES
+                    ),
+                    None,
+                )
+                last = message_rows.reserve_seqs(
+                    conn,
+                    self._owner,
+                    cid,
+                    len(fresh),
+                    tokens=sum(row["tokens"] or 0 for row in fresh),
+                    at=at,
+                    preview=preview,
+                )
+                if last is None:
+                    raise self._not_found(cid)
+                first = last - len(fresh) + 1
+                if expected_last_seq is not None and first - 1 != expected_last_seq:
+                    raise Conflict(
+                        f"conversation {cid} has moved on: expected last seq "
+                        f"{expected_last_seq}, it is {first - 1}. Read the new messages "
+                        "and retry."
+                    )
+                for offset, row in enumerate(fresh):
+                    row["seq"] = first + offset
+                message_rows.insert(conn, fresh)
+        results = []
+        for row in rows:
+            key = row["idempotency_key"]
+            if key is not None and key in existing:
+                results.append(existing[key])
+            elif key is not None:
+                results.append(_message_from_values(fresh_keys[key]))
+            else:
+                results.append(_message_from_values(row))
+        self._publish(
+            self._event("message.created", cid, message_id=row["id"], seq=row["seq"])
+            for row in fresh
+        )
+        return results
+
+    def _message_row(self, draft: MessageDraft, cid: str, at: dt.datetime) -> dict[str, Any]:
+        if not isinstance(draft, MessageDraft):
+            raise InvalidInput(f"expected a MessageDraft, got {type(draft).__name__}")
+        limit = self._settings.max_message_bytes
+        key = draft.idempotency_key
+        if key is not None:
+            check_short_text(key, "idempotency_key", max_length=200)
+        return {
+            "id": new_id() if draft.id is None else check_message_id(draft.id),
+            "conversation_id": cid,
+            "seq": 0,
+            "role": check_role(draft.role),
+            "kind": check_kind(draft.kind),
+            "content": check_content(draft.content, limit),
+            "status": check_message_status(draft.status),
+            "metadata": check_json(draft.metadata, "metadata", limit),
+            "tokens": check_nonnegative(draft.tokens, "tokens"),
+            "run_id": None if draft.run_id is None else check_uuid(draft.run_id, what="run_id"),
+            "idempotency_key": key,
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    def update_message(
+        self,
+        conversation_id: str,
+        message_id: str,
+        *,
+        content: str | _Unset = UNSET,
+        status: str | _Unset = UNSET,
+        metadata: Any = UNSET,
+        tokens: int | _Unset | None = UNSET,
+    ) -> Message:
+        """Change a stored message in place (a streaming reply growing, a framework upsert).
+
+        Keeps its seq; moves the conversation's ``updated_at`` and keeps its token count
+        and preview right.
+        """
+        cid = check_uuid(conversation_id, what="conversation id")
+        mid = check_message_id(message_id)
+        limit = self._settings.max_message_bytes
+        changes: dict[str, Any] = {}
+        if not isinstance(content, _Unset):
+            changes["content"] = check_content(content, limit)
+        if not isinstance(status, _Unset):
+            changes["status"] = check_message_status(status)
+        if not isinstance(metadata, _Unset):
+            changes["metadata"] = check_json(metadata, "metadata", limit)
+        if not isinstance(tokens, _Unset):
+            changes["tokens"] = check_nonnegative(tokens, "tokens")
+        at = _now()
+        with self._db.write() as conn:
+            # The conversation's row lock orders concurrent updates of its counters.
+            conversation = conversation_rows.get(conn, self._owner, cid, for_update=True)
+            current = (
+                None if conversation is None else message_rows.get_one(conn, self._owner, cid, mid)
+            )
+            if conversation is None or current is None:
+                raise NotFound(f"message {mid} not found in conversation {cid}")
+            if not changes:
+                return current
+            changes["updated_at"] = at
+            message_rows.update_one(conn, cid, mid, changes)
+            counters: dict[str, Any] = {"updated_at": at}
+            if "tokens" in changes:
+                delta = (changes["tokens"] or 0) - (current.tokens or 0)
+                counters["token_count"] = conversation.token_count + delta
+            if "content" in changes and current.kind == "text" and current.role in _PREVIEW_ROLES:
+                latest = message_rows.latest_text(conn, cid)
+                counters["preview"] = self._preview(latest)
+            conversation_rows.update(conn, self._owner, cid, counters)
+        self._publish([self._event("message.updated", cid, message_id=mid, seq=current.seq)])
+        return dataclasses.replace(current, **changes)
+
+    def get_messages(
+        self,
+        conversation_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[Message]:
+        """Messages with ``after_seq < seq < before_seq``, by seq (ascending by default).
+
+        ``limit`` caps the count (from the start of the order: with ``descending`` the
+        newest). With no bounds, the whole conversation.
+        """
+        cid = check_uuid(conversation_id, what="conversation id")
+        check_nonnegative(after_seq, "after_seq")
+        check_nonnegative(before_seq, "before_seq")
+        if limit is not None:
+            check_limit(limit, maximum=100_000)
+        with self._db.query() as conn:
+            found = message_rows.get_page(
+                conn,
+                self._owner,
+                cid,
+                after_seq=after_seq,
+                before_seq=before_seq,
+                limit=limit,
+                descending=descending,
+            )
+            if not found and not conversation_rows.exists(conn, self._owner, cid):
+                raise self._not_found(cid)
+        return found
+
+    def tail_messages(self, conversation_id: str, n: int) -> list[Message]:
+        """The last ``n`` messages, oldest first, reading only those rows."""
+        cid = check_uuid(conversation_id, what="conversation id")
+        check_limit(n, what="n", maximum=100_000)
+        with self._db.query() as conn:
+            found = message_rows.tail(conn, self._owner, cid, n)
+            if not found and not conversation_rows.exists(conn, self._owner, cid):
+                raise self._not_found(cid)
+        return found
+
+    def pop_message(self, conversation_id: str) -> Message | None:
+        """Remove and return the last message; ``None`` when there are no messages.
+
+        Its seq is given back: the next append reuses it, so seqs stay gapless.
+        """
+        cid = check_uuid(conversation_id, what="conversation id")
+        at = _now()
+        with self._db.write() as conn:
+            conversation = conversation_rows.get(conn, self._owner, cid, for_update=True)
+            if conversation is None:
+                raise self._not_found(cid)
+            if conversation.last_seq == 0:
+                return None
+            last = message_rows.tail(conn, self._owner, cid, 1)
+            message_rows.delete_last(conn, cid, conversation.last_seq)
+            popped = last[0] if last else None
+            tokens = popped.tokens or 0 if popped is not None else 0
+            conversation_rows.update(
+                conn,
+                self._owner,
+                cid,
+                {
+                    "last_seq": conversation.last_seq - 1,
+                    "message_count": conversation.message_count - 1,
+                    "token_count": conversation.token_count - tokens,
+                    "updated_at": at,
+                    "preview": self._preview(message_rows.latest_text(conn, cid)),
+                },
+            )
+        self._publish([self._event("conversation.updated", cid, fields=["messages"])])
+        return popped
+
+    def clear_messages(self, conversation_id: str) -> int:
+        """Delete every message of the conversation (it stays); return how many."""
+        cid = check_uuid(conversation_id, what="conversation id")
+        with self._db.write() as conn:
+            conversation = conversation_rows.get(conn, self._owner, cid, for_update=True)
+            if conversation is None:
+                raise self._not_found(cid)
+            message_rows.clear(conn, cid)
+            conversation_rows.update(
+                conn,
+                self._owner,
+                cid,
+                {
+                    "last_seq": 0,
+                    "message_count": 0,
+                    "token_count": 0,
+                    "preview": None,
+                    "updated_at": _now(),
+                },
+            )
+        self._publish([self._event("conversation.updated", cid, fields=["messages"])])
+        return conversation.message_count
+
+    def conversation_stats(self, conversation_id: str) -> ConversationStats:
+        """Counts, tokens and first/last activity, from counters and two index lookups."""
+        cid = check_uuid(conversation_id, what="conversation id")
+        with self._db.read() as conn:
+            conversation = conversation_rows.get(conn, self._owner, cid)
+            if conversation is None:
+                raise self._not_found(cid)
+            first, last = message_rows.first_and_last_created(conn, cid, conversation.last_seq)
+        return ConversationStats(
+            conversation_id=cid,
+            message_count=conversation.message_count,
+            last_seq=conversation.last_seq,
+            token_count=conversation.token_count,
+            created_at=conversation.created_at,
+            updated_at=conversation.updated_at,
+            first_message_at=first,
+            last_message_at=last,
+        )
