@@ -21,7 +21,7 @@ NOW = dt.datetime(2026, 11, 21, 5, 30, tzinfo=dt.UTC)
 MESSAGE_VALUES = ("m1", "c1", 3, "user", "text", "hi", "complete", {"k": [1]}, 7, None, NOW, NOW)
 CONVERSATION_VALUES = (
     "c1", "alice", "Title", "chat", "echo", None, "m", {"a": 1}, "active", True, ("x",),
-    NOW, NOW, 3, 3, 7, "hi", ForkedFrom("c0", 2),
+    NOW, NOW, 3, 3, 7, "hi", ForkedFrom("c0", 2), None,
 )  # fmt: skip
 
 

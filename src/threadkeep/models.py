@@ -43,7 +43,7 @@ JSONObject = dict[str, Any]
 Role = Literal["user", "assistant", "system", "tool"]
 Kind = Literal["text", "tool_call", "tool_result", "system_artifact", "error"]
 MessageStatus = Literal["complete", "streaming", "incomplete"]
-ConversationStatus = Literal["active", "archived"]
+ConversationStatus = Literal["active", "archived", "trash"]
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled", "interrupted"]
 
 MESSAGE_ROLES: frozenset[str] = frozenset(get_args(Role))
@@ -83,6 +83,8 @@ class Conversation:
     token_count: int
     preview: str | None
     forked_from: ForkedFrom | None
+    trashed_at: dt.datetime | None
+    """When cleanup moved it to the trash (status ``trash``); ``None`` otherwise."""
 
 
 @dataclass(frozen=True, slots=True)

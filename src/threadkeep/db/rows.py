@@ -88,6 +88,8 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
         preview,
         forked_from_id,
         forked_from_seq,
+        trashed_at,
+        _import_key,
     ) = row
     try:
         if raw:
@@ -121,6 +123,7 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
         token_count,
         preview,
         None if forked_from_id is None else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
+        None if trashed_at is None else _from_iso(trashed_at) if raw else trashed_at,
     )
 
 

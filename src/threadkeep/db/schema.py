@@ -26,7 +26,16 @@ import sqlalchemy as sa
 
 from threadkeep.db.column_types import JSONValue, UTCDateTime, UUIDString
 
-__all__ = ["conversations", "messages", "metadata", "runs"]
+__all__ = [
+    "SEARCH_OBJECTS",
+    "audit_log",
+    "conversations",
+    "is_search_object",
+    "messages",
+    "metadata",
+    "quarantine",
+    "runs",
+]
 
 metadata = sa.MetaData(
     naming_convention={
@@ -60,7 +69,17 @@ conversations = sa.Table(
     sa.Column("preview", sa.Text(), nullable=True),
     sa.Column("forked_from_id", UUIDString(), nullable=True),
     sa.Column("forked_from_seq", sa.Integer(), nullable=True),
+    sa.Column("trashed_at", UTCDateTime(), nullable=True),
+    sa.Column("import_key", sa.String(200), nullable=True),
     sa.Index("ix_conversations_listing", "owner", "status", "updated_at", "id"),
+    sa.Index(
+        "ix_conversations_import_key",
+        "owner",
+        "import_key",
+        unique=True,
+        sqlite_where=sa.text("import_key IS NOT NULL"),
+        postgresql_where=sa.text("import_key IS NOT NULL"),
+    ),
     sa.Index(
         "ix_conversations_pinned",
         "owner",
@@ -135,3 +154,65 @@ runs = sa.Table(
     sa.Index("ix_runs_conversation_id_created_at", "conversation_id", "created_at"),
     sa.Index("ix_runs_status", "status"),
 )
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    # No foreign key: the entry outlives the conversation it tells of.
+    sa.Column("conversation_id", UUIDString(), nullable=True),
+    sa.Column("detail", JSONValue(), nullable=True),
+    sa.Index("ix_audit_log_at", "at"),
+    sa.Index("ix_audit_log_actor_at", "actor", "at"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("table_name", sa.String(32), nullable=False),
+    sa.Column("row_key", sa.String(200), nullable=False),
+    sa.Column("column_name", sa.String(64), nullable=False),
+    sa.Column("raw_value", sa.Text(), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("quarantined_at", UTCDateTime(), nullable=False),
+)
+
+# Full-text search lives outside this metadata because each engine builds it its own way
+# (revision 0002 and ``search.py`` say how): FTS5 virtual tables, their shadow tables and
+# triggers on SQLite; generated tsvector columns with GIN indexes on PostgreSQL. Alembic's
+# comparison skips these names.
+SEARCH_OBJECTS = frozenset(
+    {
+        "messages_fts",
+        "conversation_titles",
+        "conversation_titles_fts",
+        "search_vector",
+        "title_vector",
+        "ix_messages_search_vector",
+        "ix_conversations_title_vector",
+    }
+)
+
+
+def is_search_object(name: str | None) -> bool:
+    """True for the engine-specific search objects (and FTS5's shadow tables)."""
+    if name is None:
+        return False
+    if name in SEARCH_OBJECTS:
+        return True
+    base, shadow, _ = name.partition("_fts_")
+    return bool(shadow) and base + "_fts" in SEARCH_OBJECTS

@@ -78,6 +78,7 @@ class ConversationsMixin(StoreBase):
             token_count=0,
             preview=None,
             forked_from=None,
+            trashed_at=None,
         )
         with self._db.write() as conn:
             if not conversation_rows.insert(conn, _conversation_values(conversation)):
@@ -287,6 +288,7 @@ class ConversationsMixin(StoreBase):
                 token_count=0,
                 preview=None,
                 forked_from=ForkedFrom(conversation_id=source_id, seq=last),
+                trashed_at=None,
             )
             conversation_rows.insert(conn, _conversation_values(fork))
             count, tokens = message_rows.copy_prefix(conn, source_id, fork_id, last, at)
