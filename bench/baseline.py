@@ -12,7 +12,10 @@ It gives the same guarantees threadkeep gives, with nothing else:
   lock), keeps its ``message_count``, ``updated_at`` and ``preview``, and inserts the
   message;
 * a minimal indexed schema: messages unique on ``(conversation_id, seq)``, conversations
-  indexed on ``updated_at``;
+  indexed on ``updated_at``, and a full-text index on message content (an FTS5 table
+  with external content, kept by an ``AFTER INSERT`` trigger in the same transaction —
+  threadkeep keeps its search index in the write transaction too, so appends are
+  compared like for like);
 * tail = ``ORDER BY seq DESC LIMIT n``, reversed; list = the most recently updated
   conversations with their ``message_count`` and ``preview`` columns.
 
@@ -62,6 +65,12 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at TEXT NOT NULL,
     UNIQUE (conversation_id, seq)
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+END;
 """
 
 _BUMP = (

@@ -3,6 +3,8 @@
 * The README's library quick start runs as pasted, in a fresh directory.
 * Every setting is in the README's settings table, with its environment variable.
 * Every CLI command is in the README's command-line section.
+* The CLI reference, ``docs/cli.md``, is what ``threadkeep.cli.reference`` generates
+  from the code now (as sqlite-utils checks its CLI reference with ``cog --check``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer.main
 
 from threadkeep import Settings
+from threadkeep.cli import reference
 from threadkeep.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,3 +65,32 @@ def test_every_command_is_documented() -> None:
     assert commands, "the CLI has no commands"
     for command in commands:
         assert f"threadkeep {command}" in README, f"`threadkeep {command}` is not in the README"
+
+
+def test_cli_reference_is_current() -> None:
+    """A command, option or help text changed without regenerating docs/cli.md fails
+    here, with the command that regenerates it."""
+    path = ROOT / "docs" / "cli.md"
+    assert reference.default_path() == path
+    current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if current != reference.render():
+        pytest.fail(f"docs/cli.md is stale: run `{reference.REGENERATE}` and commit the result")
+
+
+def test_cli_reference_documents_every_command_and_option() -> None:
+    """The generator itself misses nothing: every leaf command has a section, and every
+    option of it appears in that section."""
+    text = reference.render()
+    root = typer.main.get_command(app)
+    for command in _commands(root):
+        assert f"## `threadkeep {command}`" in text, f"`threadkeep {command}` has no section"
+    sections = text.split("\n## ")
+    for command in _commands(root):
+        [section] = [s for s in sections if s.startswith(f"`threadkeep {command}`")]
+        leaf: Any = root
+        for name in command.split():
+            leaf = leaf.commands[name]
+        for param in leaf.params:
+            for flag in getattr(param, "opts", []):
+                if flag.startswith("-") and flag != "--help":
+                    assert flag in section, f"{flag} of `threadkeep {command}` is undocumented"

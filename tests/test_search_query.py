@@ -14,7 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from threadkeep.db.sqlite_driver import sqlite_module
-from threadkeep.search_query import MAX_PARTS, MAX_WORD_LENGTH, Part, parse, to_fts5
+from threadkeep.search_query import (
+    MAX_PARTS,
+    MAX_WORD_LENGTH,
+    Part,
+    fold,
+    parse,
+    snippet,
+    to_fts5,
+    to_tsquery_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -131,3 +140,29 @@ def test_fts5_never_errors_on_a_parsed_query(text: str) -> None:
         _match(connection, text)
     finally:
         connection.close()
+
+
+def test_tsquery_form_quotes_every_lexeme() -> None:
+    """The PostgreSQL form is built from the tree: quoted lexemes, ``<->`` phrases,
+    ``:*`` prefixes and ``!`` exclusions — the raw text never reaches ``to_tsquery``."""
+    assert to_tsquery_text(parse('title:x NEAR( pre* -"no way" -it\'s')) == (
+        "('title' <-> 'x') & 'NEAR' & 'pre':* & !('no' <-> 'way') & !('it' <-> 's')"
+    )
+    with pytest.raises(ValueError, match="empty"):
+        to_tsquery_text(parse("-only"))
+
+
+def test_snippet_marks_escapes_and_cuts() -> None:
+    """Matched words are marked (prefixes and accents too), the rest is escaped HTML on
+    one line, and a long text is cut around the first match with ellipses."""
+    query = parse("cafe pre*")
+    assert snippet("<b>Café</b>\nand\tpremium", query) == (
+        "&lt;b&gt;<mark>Café</mark>&lt;/b&gt; and <mark>premium</mark>"
+    )
+    long = "alpha " * 100 + "cafe " + "omega " * 100
+    cut = snippet(long, query, max_chars=60)
+    assert cut.startswith("…") and cut.endswith("…")
+    assert "<mark>cafe</mark>" in cut
+    assert snippet("nothing here", query) == "nothing here"
+    assert snippet("", query) == ""
+    assert fold("ÉCOLE") == "ecole"

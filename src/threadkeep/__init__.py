@@ -24,6 +24,10 @@ from threadkeep.errors import (
     TooLarge,
 )
 from threadkeep.models import (
+    AuditEntry,
+    CleanupItem,
+    CleanupPlan,
+    CleanupReport,
     Conversation,
     ConversationStats,
     ForkedFrom,
@@ -31,6 +35,9 @@ from threadkeep.models import (
     MessageDraft,
     Page,
     Run,
+    SearchGroup,
+    SearchHit,
+    group_hits,
 )
 from threadkeep.settings import Settings
 from threadkeep.store import UNSET, ConversationStore, open_store
@@ -43,6 +50,10 @@ except _PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "UNSET",
     "AsyncConversationStore",
+    "AuditEntry",
+    "CleanupItem",
+    "CleanupPlan",
+    "CleanupReport",
     "Conflict",
     "Conversation",
     "ConversationStats",
@@ -54,11 +65,14 @@ __all__ = [
     "NotFound",
     "Page",
     "Run",
+    "SearchGroup",
+    "SearchHit",
     "Settings",
     "StoreUnavailable",
     "ThreadkeepError",
     "TooLarge",
     "__version__",
+    "group_hits",
     "open_async_store",
     "open_store",
 ]

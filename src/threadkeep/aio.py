@@ -22,12 +22,27 @@ from types import TracebackType
 from typing import Any
 
 from threadkeep.db.engine import Database
+from threadkeep.db.integrity import DatabaseFacts, StorageReport
 from threadkeep.db.migrate import MigrationReport
+from threadkeep.db.quarantine import DamagedValue, QuarantinedValue
 from threadkeep.events import Broker
-from threadkeep.models import Conversation, ConversationStats, Message, MessageDraft, Page, Run
+from threadkeep.models import (
+    AuditEntry,
+    CleanupPlan,
+    CleanupReport,
+    Conversation,
+    ConversationStats,
+    Message,
+    MessageDraft,
+    OwnerStats,
+    Page,
+    Run,
+    SearchHit,
+)
 from threadkeep.settings import Settings
 from threadkeep.store import UNSET, ConversationStore, open_store
 from threadkeep.store._base import _Unset
+from threadkeep.store.imports import ConversationImport, ImportResult
 
 __all__ = ["AsyncConversationStore", "open_async_store"]
 
@@ -305,6 +320,40 @@ class AsyncConversationStore:
         """Counts, tokens and first/last activity, from counters and two index lookups."""
         return await asyncio.to_thread(self._store.conversation_stats, conversation_id)
 
+    async def owner_stats(self) -> OwnerStats:
+        """How many conversations the owner has in each status, and their messages and
+        tokens in total, from the per-conversation counters (no message is read)."""
+        return await asyncio.to_thread(self._store.owner_stats)
+
+    # ------------------------------------------------------------------ search
+
+    async def search(
+        self,
+        query: str,
+        *,
+        role: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        status: str | None = "active",
+        updated_after: dt.datetime | None = None,
+        updated_before: dt.datetime | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[SearchHit]:
+        """Messages and conversation titles matching ``query``, best first (SPEC S5)."""
+        return await asyncio.to_thread(
+            self._store.search,
+            query,
+            role=role,
+            provider=provider,
+            model=model,
+            status=status,
+            updated_after=updated_after,
+            updated_before=updated_before,
+            limit=limit,
+            cursor=cursor,
+        )
+
     async def start_run(
         self,
         conversation_id: str,
@@ -375,3 +424,99 @@ class AsyncConversationStore:
     async def upgrade_schema(self) -> MigrationReport:
         """Bring the database to the latest revision (what ``migrate_on_open`` does)."""
         return await asyncio.to_thread(self._store.upgrade_schema)
+
+    # ------------------------------------------------------------ retention and audit
+
+    async def plan_cleanup(
+        self, *, now: dt.datetime | None = None, all_owners: bool = False
+    ) -> CleanupPlan:
+        """What cleanup would do at ``now``; changes nothing (a dry run)."""
+        return await asyncio.to_thread(self._store.plan_cleanup, now=now, all_owners=all_owners)
+
+    async def apply_cleanup(
+        self,
+        plan: CleanupPlan | None = None,
+        *,
+        now: dt.datetime | None = None,
+        all_owners: bool = False,
+    ) -> CleanupReport:
+        """Carry out ``plan`` (by default a fresh one); report what was trashed and purged."""
+        return await asyncio.to_thread(
+            self._store.apply_cleanup, plan, now=now, all_owners=all_owners
+        )
+
+    async def database_size(self) -> int:
+        """Bytes the database takes (SQLite file + WAL; PostgreSQL: threadkeep's tables)."""
+        return await asyncio.to_thread(self._store.database_size)
+
+    async def storage_warning(self) -> str | None:
+        """A sentence when the database is past ``storage_warning_bytes``, else ``None``."""
+        return await asyncio.to_thread(self._store.storage_warning)
+
+    async def record_audit(
+        self,
+        action: str,
+        *,
+        conversation_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an action done outside the store's own writes (a no-op when audit is off)."""
+        await asyncio.to_thread(
+            self._store.record_audit, action, conversation_id=conversation_id, detail=detail
+        )
+
+    async def audit_entries(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[AuditEntry]:
+        """This owner's audit entries, newest first, one keyset page at a time."""
+        return await asyncio.to_thread(
+            self._store.audit_entries, since=since, action=action, limit=limit, cursor=cursor
+        )
+
+    async def expire_audit(
+        self, *, now: dt.datetime | None = None, all_owners: bool = False
+    ) -> int:
+        """Delete audit entries older than ``audit_retention_days``; return how many."""
+        return await asyncio.to_thread(self._store.expire_audit, now=now, all_owners=all_owners)
+
+    # -- bulk import (store/imports.py)
+
+    async def import_conversations(self, items: Iterable[ConversationImport]) -> ImportResult:
+        """Write every item with its messages in one transaction (a lazy ``items`` is
+        read in the worker thread)."""
+        return await asyncio.to_thread(self._store.import_conversations, items)
+
+    # -- maintenance, database-wide (store/maintenance.py)
+
+    async def database_facts(self) -> DatabaseFacts:
+        """The engine, library, settings in force and schema revision, read back live."""
+        return await asyncio.to_thread(self._store.database_facts)
+
+    async def check_storage(self) -> StorageReport:
+        """SQLite's ``PRAGMA integrity_check``, or amcheck on PostgreSQL when installed."""
+        return await asyncio.to_thread(self._store.check_storage)
+
+    async def search_index_problems(self) -> list[str]:
+        """What is wrong with the full-text index (empty when it matches the data)."""
+        return await asyncio.to_thread(self._store.search_index_problems)
+
+    async def rebuild_search_index(self) -> list[str]:
+        """Rebuild the full-text index from the data; returns the indexes rebuilt."""
+        return await asyncio.to_thread(self._store.rebuild_search_index)
+
+    async def find_damaged_values(
+        self, table: str, *, cursor: str | None = None, batch_size: int = 500
+    ) -> Page[DamagedValue]:
+        """The damaged values in one batch of ``table``, and the next batch's cursor."""
+        return await asyncio.to_thread(
+            self._store.find_damaged_values, table, cursor=cursor, batch_size=batch_size
+        )
+
+    async def quarantine_values(self, values: Sequence[DamagedValue]) -> list[QuarantinedValue]:
+        """Move damaged values to the quarantine table and put safe values in their place."""
+        return await asyncio.to_thread(self._store.quarantine_values, values)

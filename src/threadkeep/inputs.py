@@ -66,7 +66,7 @@ def check_message_status(value: object) -> str:
 
 
 def check_conversation_status(value: object) -> str | None:
-    """A listing's status filter: ``active``, ``archived``, or ``None``/``all`` for both."""
+    """A listing's status filter: ``active``, ``archived``, ``trash``, or ``None``/``all``."""
     if value is None or value == "all":
         return None
     return check_choice(value, CONVERSATION_STATUSES, "status")
@@ -117,6 +117,8 @@ def check_json(value: Any, what: str, max_bytes: int) -> Any:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as error:
         raise InvalidInput(f"{what} must be JSON-serialisable: {error}") from None
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested too deeply to be stored as JSON") from None
     if "\\u0000" in text and _has_nul(value):
         raise _nul_refused(what)
     if _utf8_size(text, what) > max_bytes:

@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, get_args
 
 __all__ = [
+    "AUDIT_ACTIONS",
     "CONVERSATION_STATUSES",
     "MESSAGE_KINDS",
     "MESSAGE_ROLES",
     "MESSAGE_STATUSES",
     "RUN_STATUSES",
+    "AuditEntry",
+    "CleanupItem",
+    "CleanupPlan",
+    "CleanupReport",
     "Conversation",
     "ConversationFilter",
     "ConversationStats",
@@ -31,8 +36,12 @@ __all__ = [
     "JSONObject",
     "Message",
     "MessageDraft",
+    "OwnerStats",
     "Page",
     "Run",
+    "SearchGroup",
+    "SearchHit",
+    "group_hits",
     "trusted_builder",
 ]
 
@@ -89,7 +98,12 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One stored message; ``seq`` is 1, 2, 3, ... gapless within its conversation."""
+    """One stored message; ``seq`` is 1, 2, 3, ... gapless within its conversation.
+
+    A conversation's seqs are contiguous: ``1..message_count``, unless the message cap
+    (``max_messages_per_conversation``) pruned the oldest, which leaves
+    ``last_seq - message_count + 1 .. last_seq``.
+    """
 
     id: str
     conversation_id: str
@@ -163,6 +177,17 @@ class ConversationStats:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnerStats:
+    """An owner's totals: conversations per status (every status, zeros included),
+    and the messages and tokens in all of them, summed from the conversations' counters."""
+
+    owner: str
+    conversations: dict[str, int]
+    messages: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     """One page of a keyset-paginated listing.
 
@@ -181,6 +206,48 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result (SPEC S5): a message, or a conversation whose title matched.
+
+    A title hit has ``message_id``, ``seq`` and ``role`` ``None``. ``snippet`` is HTML:
+    the text is escaped and matched words are wrapped in ``<mark>…</mark>``. ``score``
+    is higher for better matches (the engine's relevance: BM25 on SQLite, ``ts_rank``
+    on PostgreSQL — compare scores within one result list only).
+    """
+
+    conversation_id: str
+    conversation_title: str | None
+    message_id: str | None
+    seq: int | None
+    role: str | None
+    snippet: str
+    score: float
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    """The message's creation time (a title hit: the conversation's) and the
+    conversation's last update."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchGroup:
+    """A conversation's hits, for a sidebar: in the order of its best hit."""
+
+    conversation_id: str
+    conversation_title: str | None
+    hits: tuple[SearchHit, ...]
+
+
+def group_hits(hits: Iterable[SearchHit]) -> list[SearchGroup]:
+    """Group hits by conversation, keeping the rank order of each one's best hit."""
+    groups: dict[str, list[SearchHit]] = {}
+    for hit in hits:
+        groups.setdefault(hit.conversation_id, []).append(hit)
+    return [
+        SearchGroup(cid, found[0].conversation_title, tuple(found)) for cid, found in groups.items()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationFilter:
     """What :meth:`ConversationStore.list_conversations` narrows a listing by."""
 
@@ -193,6 +260,195 @@ class ConversationFilter:
     updated_before: dt.datetime | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
+
+
+# ------------------------------------------------------------- retention and audit
+
+AuditAction = Literal[
+    "create", "rename", "archive", "unarchive", "trash", "delete", "export", "import", "cleanup"
+]
+AUDIT_ACTIONS: frozenset[str] = frozenset(get_args(AuditAction))
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit log entry (SPEC S7.5): who (``actor``, an owner) did what, and when."""
+
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    conversation_id: str | None
+    detail: JSONObject | None
+
+    def to_dict(self) -> JSONObject:
+        """The entry as JSON-ready values (datetimes in ISO 8601)."""
+        return {
+            "id": self.id,
+            "at": _iso(self.at),
+            "actor": self.actor,
+            "action": self.action,
+            "conversation_id": self.conversation_id,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupItem:
+    """One conversation cleanup plans to move to the trash or to purge, and why.
+
+    ``action`` is ``trash`` or ``purge``; ``reason`` is ``inactive`` (not updated for
+    ``cleanup_inactive_days``), ``over_limit`` (past ``cleanup_max_per_owner``) or
+    ``expired_trash`` (in the trash for ``cleanup_purge_after_days``).
+    """
+
+    conversation_id: str
+    owner: str
+    title: str | None
+    action: str
+    reason: str
+    updated_at: dt.datetime
+    trashed_at: dt.datetime | None
+    message_count: int = 0
+
+    def to_dict(self) -> JSONObject:
+        return {
+            "conversation_id": self.conversation_id,
+            "owner": self.owner,
+            "title": self.title,
+            "action": self.action,
+            "reason": self.reason,
+            "updated_at": _iso(self.updated_at),
+            "trashed_at": _iso(self.trashed_at),
+            "message_count": self.message_count,
+        }
+
+
+_CLEANUP_OFF = (
+    "cleanup is off: set cleanup_inactive_days, cleanup_max_per_owner or "
+    "cleanup_purge_after_days to turn it on"
+)
+
+
+def _conversations(n: int) -> str:
+    return f"{n} conversation{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupPlan:
+    """What a cleanup would do now (a dry run): exactly the conversations that would go.
+
+    ``owner`` is ``None`` when the plan covers every owner. The rules are the settings
+    in force when it was made (``None``: that rule is off).
+    """
+
+    planned_at: dt.datetime
+    owner: str | None
+    inactive_days: int | None
+    max_per_owner: int | None
+    purge_after_days: int | None
+    items: tuple[CleanupItem, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any cleanup rule is on."""
+        rules = (self.inactive_days, self.max_per_owner, self.purge_after_days)
+        return any(rule is not None for rule in rules)
+
+    @property
+    def all_owners(self) -> bool:
+        return self.owner is None
+
+    @property
+    def to_trash(self) -> tuple[CleanupItem, ...]:
+        return tuple(item for item in self.items if item.action == "trash")
+
+    @property
+    def to_purge(self) -> tuple[CleanupItem, ...]:
+        return tuple(item for item in self.items if item.action == "purge")
+
+    @property
+    def summary(self) -> str:
+        """One sentence for people: what applying this plan would do."""
+        if not self.enabled:
+            return _CLEANUP_OFF
+        return (
+            f"cleanup would move {_conversations(len(self.to_trash))} to the trash "
+            f"and purge {len(self.to_purge)}"
+        )
+
+    def to_dict(self) -> JSONObject:
+        """The plan as JSON-ready values (``threadkeep cleanup --dry-run --json``)."""
+        return {
+            "enabled": self.enabled,
+            "summary": self.summary,
+            "planned_at": _iso(self.planned_at),
+            "owner": self.owner,
+            "all_owners": self.all_owners,
+            "rules": {
+                "cleanup_inactive_days": self.inactive_days,
+                "cleanup_max_per_owner": self.max_per_owner,
+                "cleanup_purge_after_days": self.purge_after_days,
+            },
+            "counts": {"trash": len(self.to_trash), "purge": len(self.to_purge)},
+            "trash": [item.to_dict() for item in self.to_trash],
+            "purge": [item.to_dict() for item in self.to_purge],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    """What a cleanup run did: moved to the trash, purged, and left alone.
+
+    ``skipped`` holds planned items that changed between the plan and the apply
+    (updated, pinned, archived, restored, deleted): cleanup leaves those alone.
+    ``audit_expired`` counts audit entries deleted for being older than
+    ``audit_retention_days``.
+    """
+
+    applied_at: dt.datetime
+    owner: str | None
+    enabled: bool
+    trashed: tuple[CleanupItem, ...] = ()
+    purged: tuple[CleanupItem, ...] = ()
+    skipped: tuple[CleanupItem, ...] = ()
+    audit_expired: int = 0
+
+    @property
+    def summary(self) -> str:
+        """One sentence for people: what the run did."""
+        if not self.enabled:
+            return _CLEANUP_OFF
+        text = (
+            f"cleanup moved {_conversations(len(self.trashed))} to the trash "
+            f"and purged {len(self.purged)}"
+        )
+        if self.skipped:
+            text += f"; {len(self.skipped)} changed since the plan and were left alone"
+        return text
+
+    def to_dict(self) -> JSONObject:
+        """The report as JSON-ready values (``threadkeep cleanup --json``)."""
+        return {
+            "enabled": self.enabled,
+            "summary": self.summary,
+            "applied_at": _iso(self.applied_at),
+            "owner": self.owner,
+            "all_owners": self.owner is None,
+            "counts": {
+                "trashed": len(self.trashed),
+                "purged": len(self.purged),
+                "skipped": len(self.skipped),
+                "audit_expired": self.audit_expired,
+            },
+            "trashed": [item.to_dict() for item in self.trashed],
+            "purged": [item.to_dict() for item in self.purged],
+            "skipped": [item.to_dict() for item in self.skipped],
+        }
 
 
 def trusted_builder(cls: type[T]) -> Callable[..., T]:

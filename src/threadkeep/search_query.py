@@ -18,13 +18,19 @@ The tree is bounded — at most :data:`MAX_PARTS` parts of at most :data:`MAX_WO
 words of at most :data:`MAX_WORD_LENGTH` characters — so a 10,000-character paste
 becomes a query of a reasonable size; :attr:`Query.truncated` says so.
 
-Compilers turn the tree into an engine's query with every word quoted:
-:func:`to_fts5` for SQLite FTS5 here.
+Compilers turn the tree into an engine's query with every word quoted: :func:`to_fts5`
+for SQLite FTS5, :func:`to_tsquery_text` for PostgreSQL (the text handed to
+``to_tsquery('simple', …)`` is built here from the tree, lexeme by quoted lexeme — never
+the raw input). :func:`snippet` cuts a highlighted window out of a hit's text, the same
+way on both engines.
 """
 
 from __future__ import annotations
 
+import functools
+import html
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -33,8 +39,11 @@ __all__ = [
     "MAX_WORD_LENGTH",
     "Part",
     "Query",
+    "fold",
     "parse",
+    "snippet",
     "to_fts5",
+    "to_tsquery_text",
 ]
 
 MAX_PARTS = 32
@@ -137,3 +146,79 @@ def to_fts5(query: Query) -> str:
         raise ValueError("an empty query has no FTS5 form; check Query.is_empty first")
     expression = "(" + " AND ".join(_fts5_part(p) for p in query.include) + ")"
     return expression + "".join(f" NOT {_fts5_part(p)}" for p in query.exclude)
+
+
+def _tsquery_part(part: Part) -> str:
+    # Words are letters and digits only; doubling quotes and backslashes is belt and
+    # braces so that no lexeme can ever close its quotes.
+    lexemes = ["'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in part.words]
+    if part.prefix:
+        lexemes[-1] += ":*"
+    return lexemes[0] if len(lexemes) == 1 else "(" + " <-> ".join(lexemes) + ")"
+
+
+def to_tsquery_text(query: Query) -> str:
+    """The ``to_tsquery('simple', …)`` text for ``query`` (which must not be empty).
+
+    Every word is a quoted lexeme; phrases are ``<->`` chains; exclusions are ``!``.
+    """
+    if query.is_empty:
+        raise ValueError("an empty query has no tsquery form; check Query.is_empty first")
+    parts = [_tsquery_part(p) for p in query.include]
+    parts += ["!" + _tsquery_part(p) for p in query.exclude]
+    return " & ".join(parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def fold(word: str) -> str:
+    """A word as the indexes compare it: case-folded, accents removed (as FTS5's
+    ``remove_diacritics``)."""
+    if word.isascii():
+        return word.lower()
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+MARK_OPEN = "<mark>"
+MARK_CLOSE = "</mark>"
+
+
+def snippet(text: str, query: Query, *, max_chars: int = 160) -> str:
+    """A window of ``text`` around the first matched word, matched words in ``<mark>``.
+
+    The result is HTML: everything but the marks is escaped, so a page can insert it as
+    is and a terminal can turn the marks into colour. Cut edges get an ellipsis. Without
+    any match (a title hit's message, a tokenizer difference) it is the start of the
+    text.
+    """
+    exact = {fold(w) for p in query.include for w in (p.words[:-1] if p.prefix else p.words)}
+    prefixes = tuple(fold(p.words[-1]) for p in query.include if p.prefix)
+
+    def matches(word: str) -> bool:
+        folded = fold(word)
+        return folded in exact or (bool(prefixes) and folded.startswith(prefixes))
+
+    first = next((m for m in _WORD.finditer(text) if matches(m.group())), None)
+    anchor = 0 if first is None else first.start()
+    start = max(0, anchor - max_chars // 4)
+    if start > 0:
+        # Begin at a word: the first space after the cut, if there is one before the hit.
+        space = text.find(" ", start, anchor)
+        start = space + 1 if space != -1 else start
+    end = min(len(text), start + max_chars)
+    if end < len(text):
+        space = text.rfind(" ", end - 20, end)
+        end = space if space > anchor else end
+    window = text[start:end]
+    out: list[str] = ["…"] if start > 0 else []
+    last = 0
+    for m in _WORD.finditer(window):
+        if matches(m.group()):
+            out.append(html.escape(window[last : m.start()], quote=False))
+            out.append(MARK_OPEN + html.escape(m.group(), quote=False) + MARK_CLOSE)
+            last = m.end()
+    out.append(html.escape(window[last:], quote=False))
+    if end < len(text):
+        out.append("…")
+    # One line, whatever the text's layout (newlines, runs of spaces).
+    return " ".join("".join(out).split())

@@ -166,3 +166,45 @@ def test_paging_over_damaged_conversations_never_stalls(
         assert cursor is None, "paging did not end"
         assert seen == [made[5].id, made[3].id, made[0].id]
         assert len(_warnings(caplog)) == 3
+
+
+# JSON that both engines store (PostgreSQL validates json/jsonb on write and accepts
+# these) but that Python's json cannot read: nesting past the recursion limit, and an
+# integer past the 4,300-digit conversion limit.
+UNREADABLE_JSON = {
+    "deep": "[" * 3000 + "]" * 3000,
+    "huge-int": '{"n": ' + "1" * 5000 + "}",
+}
+
+
+def _store_json(store: ConversationStore, table: str, column: str, text: str, key: str) -> None:
+    kind = "jsonb" if column == "context" else "json"
+    value = f"CAST(:v AS {kind})" if store.database.dialect == "postgresql" else ":v"
+    where = "conversation_id = :k AND seq = 2" if table == "messages" else "id = :k"
+    _damage(store, f"UPDATE {table} SET {column} = {value} WHERE {where}", v=text, k=key)
+
+
+@pytest.mark.parametrize("value", sorted(UNREADABLE_JSON))
+def test_json_python_cannot_read_never_fails_a_read(
+    store: ConversationStore, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    """Guards against a stored JSON value that the database accepts but Python cannot
+    parse (PostgreSQL holds it even though it validates JSON) failing a whole read with
+    RecursionError or ValueError: the row is skipped and logged, like unparseable text,
+    in message pages and tails, listings and run lists."""
+    caplog.set_level(logging.WARNING, logger="threadkeep.integrity")
+    text = UNREADABLE_JSON[value]
+    cid = _three_messages(store)
+    _store_json(store, "messages", "metadata", text, cid)
+    _assert_message_2_skipped(store, cid)
+
+    run = store.start_run(cid, provider="echo")
+    kept = store.start_run(cid, provider="echo")
+    _store_json(store, "runs", "usage", text, run.id)
+    assert [r.id for r in store.list_runs(cid)] == [kept.id]
+
+    other = store.create_conversation(title="still listed")
+    _store_json(store, "conversations", "context", text, cid)
+    assert [c.id for c in store.list_conversations().items] == [other.id]
+    assert [m.seq for m in store.get_messages(cid)] == [1, 3]
+    _assert_logged_without_content(caplog, [f"{cid}/2", run.id, cid], text[:40])

@@ -39,6 +39,7 @@ from threadkeep import ConversationStore, Settings, StoreUnavailable, open_store
 from threadkeep.db import migrate
 from threadkeep.db.engine import Database, open_database
 from threadkeep.db.schema import is_search_object, metadata
+from threadkeep.events import InProcessBroker
 
 HEAD = migrate.head_revision()
 EXTRA = "0900_test_extra"
@@ -144,6 +145,23 @@ def test_every_revision_upgrades_and_downgrades(database: Database) -> None:
     assert report.to_revision is None
     assert migrate.current_revision(database) is None
     assert _tables(database) == {"alembic_version"}
+
+
+def test_downgrading_0002_keeps_the_data(database: Database) -> None:
+    """Guards against a downgrade that copies ``conversations`` (a SQLite batch
+    operation) and so cascades a delete to every message: data written at the head
+    survives the step down to 0001 and the step back up, and search finds it again."""
+    migrate.upgrade(database, backup=False)
+    store = ConversationStore(database, Settings(), owner="local", broker=InProcessBroker())
+    conversation = store.create_conversation(title="kept")
+    store.append_message(conversation.id, "user", "a durable wombat")
+    migrate.downgrade(database, "0001")
+    with database.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM messages")).scalar() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM conversations")).scalar() == 1
+    migrate.upgrade(database, backup=False)
+    assert [h.seq for h in store.search("wombat")] == [1]
+    assert [h.message_id for h in store.search("kept")] == [None]
 
 
 # ------------------------------------------------------------------ backup and restore

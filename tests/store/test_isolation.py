@@ -60,6 +60,7 @@ CALLS: dict[str, Call] = {
     "list_runs": lambda s, t: s.list_runs(t.conversation_id),
     "get_run": lambda s, t: s.get_run(t.run_id),
     "finish_run": lambda s, t: s.finish_run(t.run_id, status="failed", provider_session_id="x"),
+    "record_audit": lambda s, t: s.record_audit("export", conversation_id=t.conversation_id),
 }
 
 # Ids are global (one primary key for all owners): creating with a taken id cannot

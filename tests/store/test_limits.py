@@ -189,6 +189,19 @@ def test_metadata_must_be_json(any_store: ConversationStore, subtests: pytest.Su
     assert snapshot(any_store, conv.id) == before
 
 
+def test_metadata_nested_too_deeply_is_invalid(any_store: ConversationStore) -> None:
+    """A value nested past what JSON tools can read back is InvalidInput, not a
+    RecursionError escaping the store; nothing is written."""
+    conv = any_store.create_conversation()
+    before = snapshot(any_store, conv.id)
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        any_store.append_message(conv.id, "user", "x", metadata=deep)
+    assert snapshot(any_store, conv.id) == before
+
+
 def test_context_must_be_a_json_object(any_store: ConversationStore) -> None:
     """Context that is not a JSON object is InvalidInput naming context; nothing created."""
     with pytest.raises(InvalidInput, match="context"):

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from threadkeep.errors import InvalidInput
+from threadkeep.errors import InvalidInput, TooLarge
 from threadkeep.transfer.formats import open_webui
+from threadkeep.transfer.limits import ImportLimits
 from threadkeep.transfer.records import ImportedConversation, Source
 
 T0 = 1_700_000_000
@@ -191,5 +192,7 @@ def test_load_reads_a_file(tmp_path: Path) -> None:
     path.write_text("[{")
     with pytest.raises(InvalidInput, match="not valid JSON"):
         list(open_webui.load(path))
-    with pytest.raises(InvalidInput, match="over the limit"):
-        list(open_webui.load(path, max_file_bytes=1))
+    with pytest.raises(
+        TooLarge, match=r"over the import limit of 1 bytes \(setting import_max_bytes\)"
+    ):
+        list(open_webui.load(path, limits=ImportLimits(max_bytes=1)))

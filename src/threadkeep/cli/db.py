@@ -7,24 +7,32 @@ from typing import Annotated
 
 import typer
 
-from threadkeep.cli._context import cli_store
-from threadkeep.cli.output import emit_json, errors_to_exit_codes, say
+from threadkeep.cli._context import DbOption, opened_store
+from threadkeep.cli.output import emit_json, say
 
-app = typer.Typer(help="Database schema, backup and restore.", no_args_is_help=True)
-
-DbOption = Annotated[
-    str | None, typer.Option("--db", help="Database URL or SQLite file (default: settings).")
-]
+app = typer.Typer(
+    help="Database schema, backup and restore.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 
 
 @app.command()
 def current(
     ctx: typer.Context,
     db: DbOption = None,
-    json_output: Annotated[bool, typer.Option("--json")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Show the database's schema revision and the latest one."""
-    with errors_to_exit_codes(), cli_store(ctx, db, migrate=False) as store:
+    """Show the database's schema revision and the latest one.
+
+    Does not migrate: it tells whether `threadkeep db upgrade` is due.
+
+    Examples:
+
+        threadkeep db current
+        threadkeep --db postgresql+psycopg://me@db/chats db current --json
+    """
+    with opened_store(ctx, db, migrate=False) as store:
         revision = store.schema_revision()
         head = store.latest_schema_revision()
         if json_output:
@@ -36,8 +44,16 @@ def current(
 
 @app.command()
 def upgrade(ctx: typer.Context, db: DbOption = None) -> None:
-    """Bring the database to the latest schema (a SQLite file is backed up first)."""
-    with errors_to_exit_codes(), cli_store(ctx, db, migrate=False) as store:
+    """Bring the database to the latest schema (a SQLite file is backed up first).
+
+    Opening a database does this by itself unless the `migrate_on_open` setting is
+    off; if a revision fails, the file is restored and the error names the backup.
+
+    Example:
+
+        threadkeep db upgrade
+    """
+    with opened_store(ctx, db, migrate=False) as store:
         report = store.upgrade_schema()
         if report.from_revision == report.to_revision:
             say(f"already at revision {report.to_revision}")
@@ -50,21 +66,44 @@ def upgrade(ctx: typer.Context, db: DbOption = None) -> None:
 @app.command()
 def backup(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Where to write the copy.")],
+    path: Annotated[
+        Path, typer.Argument(help="Where to write the copy.", metavar="PATH", show_default=False)
+    ],
     db: DbOption = None,
 ) -> None:
-    """Copy the live SQLite database to PATH (writers may keep going)."""
-    with errors_to_exit_codes(), cli_store(ctx, db) as store:
+    """Copy the live SQLite database to PATH (writers may keep going).
+
+    An online, consistent copy (SQLite's backup API), readable only by you. For
+    PostgreSQL use `pg_dump`.
+
+    Example:
+
+        threadkeep db backup ~/backups/threadkeep-$(date +%F).db
+    """
+    with opened_store(ctx, db) as store:
         say(f"backed up to {store.backup(path)}")
 
 
 @app.command()
 def restore(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="A backup made by `db backup`.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A backup made by `threadkeep db backup`.", metavar="PATH", show_default=False
+        ),
+    ],
     db: DbOption = None,
 ) -> None:
-    """Replace the SQLite database's content with the backup at PATH."""
-    with errors_to_exit_codes(), cli_store(ctx, db, migrate=False) as store:
+    """Replace the SQLite database's content with the backup at PATH.
+
+    Other processes see the old data or the restored data, never a mix; an older
+    backup is migrated to the current schema.
+
+    Example:
+
+        threadkeep db restore ~/backups/threadkeep-2026-11-01.db
+    """
+    with opened_store(ctx, db, migrate=False) as store:
         store.restore(path)
         say(f"restored {store.database.describe()} from {path}")

@@ -23,7 +23,15 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["CorruptValue", "JSONValue", "UTCDateTime", "UUIDString", "dumps", "sqlite_datetime"]
+__all__ = [
+    "CorruptValue",
+    "JSONValue",
+    "UTCDateTime",
+    "UUIDString",
+    "dumps",
+    "load_json",
+    "sqlite_datetime",
+]
 
 
 def dumps(value: Any) -> str:
@@ -84,10 +92,21 @@ class JSONValue(sa.types.TypeDecorator[Any]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if dialect.name == "postgresql" or value is None:
             return value
-        try:
-            return json.loads(value)
-        except (TypeError, ValueError) as error:
-            return CorruptValue(raw=str(value)[:200], error=str(error))
+        return load_json(value)
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse stored JSON, or return a :class:`CorruptValue` instead of raising.
+
+    Also PostgreSQL's driver loader (``engine.py``): PostgreSQL validates JSON on write
+    but accepts documents Python cannot read — nesting past the recursion limit,
+    integers over 4,300 digits — which would otherwise fail a whole page of rows.
+    """
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError, RecursionError) as error:
+        raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        return CorruptValue(raw=raw[:200], error=str(error)[:200])
 
 
 def sqlite_datetime(value: dt.datetime) -> str:

@@ -41,6 +41,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import QueuePool
 
+from threadkeep.db.column_types import load_json
 from threadkeep.db.prepared import Queryable, SQLiteReader
 from threadkeep.db.sqlite_driver import SqliteLibrary, sqlite_module
 from threadkeep.errors import InvalidInput, StoreUnavailable, ThreadkeepError
@@ -367,7 +368,13 @@ def _sqlite_engine(url: str, path: Path, settings: Settings) -> Database:
 def _postgres_engine(url: str, settings: Settings) -> Database:
     try:
         engine = sa.create_engine(
-            url, pool_size=settings.pool_size, max_overflow=10, pool_pre_ping=True
+            url,
+            pool_size=settings.pool_size,
+            max_overflow=10,
+            pool_pre_ping=True,
+            # A stored JSON value Python cannot read becomes a CorruptValue (skipped by
+            # the row mappers) instead of failing the whole read (SPEC S2.7).
+            json_deserializer=load_json,
         )
     except ModuleNotFoundError as error:
         raise InvalidInput(

@@ -9,7 +9,9 @@ the same counter, and a rolled-back append gives its seqs back. ``max(seq)+1`` i
 used.
 
 Pop and clear give seqs back too (``last_seq`` goes down with ``message_count``), so
-the seqs of a conversation are always exactly ``1..message_count``.
+the seqs of a conversation are always contiguous: ``1..message_count`` unless the
+message cap pruned the oldest (``retention.py``), which leaves ``last_seq -
+message_count + 1 .. last_seq``.
 
 Reads take the owner and filter on it through the conversation row, so a message of
 another owner's conversation is not found.
@@ -288,7 +290,7 @@ def first_and_last_created(
 def copy_prefix(
     conn: Connection, source_id: str, target_id: str, up_to_seq: int, at: dt.datetime
 ) -> tuple[int, int]:
-    """Copy messages ``1..up_to_seq`` into ``target_id``; return (count, tokens)."""
+    """Copy the messages up to ``up_to_seq`` into ``target_id``; return (count, tokens)."""
     columns = [
         col
         for col in t.c

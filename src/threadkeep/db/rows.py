@@ -61,7 +61,7 @@ def _json(value: Any, raw: bool) -> Any:
     if raw and value is not None:
         try:
             return json.loads(value)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, RecursionError) as error:
             raise _Damaged(f"not JSON ({error})") from None
     return value
 
@@ -101,7 +101,7 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
             id_, context, tags = str(id_), _json(context, raw), _json(tags, raw)
         if type(context) is not dict or not isinstance(tags, list | tuple):
             raise _Damaged("context is not a JSON object or tags not a JSON list")
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         _damaged("conversations", id_, str(error))
         return None
     return _conversation(
@@ -149,7 +149,7 @@ def message_from_row(row: Any, raw: bool = False) -> Message | None:
             raise _Damaged(metadata.error)
         if role not in MESSAGE_ROLES or kind not in MESSAGE_KINDS or status not in MESSAGE_STATUSES:
             raise _Damaged("role, kind or status outside its set")
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         _damaged("messages", f"{cid}/{seq}", str(error))
         return None
     if not raw:  # PostgreSQL's driver may hand back uuid.UUID objects

@@ -30,10 +30,16 @@ from threadkeep.events import Broker, InProcessBroker
 from threadkeep.inputs import check_owner
 from threadkeep.settings import Settings
 from threadkeep.store._base import UNSET, StoreBase
+from threadkeep.store.audit import AuditMixin
 from threadkeep.store.conversations import ConversationsMixin
+from threadkeep.store.imports import ImportsMixin
+from threadkeep.store.maintenance import MaintenanceMixin
 from threadkeep.store.messages import MessagesMixin
 from threadkeep.store.operations import OperationsMixin
+from threadkeep.store.retention import RetentionMixin
 from threadkeep.store.runs import RunsMixin
+from threadkeep.store.search import SearchMixin
+from threadkeep.store.stats import StatsMixin
 
 __all__ = ["UNSET", "ConversationStore", "StoreBase", "open_store"]
 
@@ -43,12 +49,24 @@ class ConversationStore(
     MessagesMixin,
     RunsMixin,
     OperationsMixin,
+    RetentionMixin,
+    AuditMixin,
+    SearchMixin,
+    StatsMixin,
+    ImportsMixin,
+    MaintenanceMixin,
 ):
     """Conversations, messages and runs of one owner, on SQLite or PostgreSQL.
 
     Build one with :func:`open_store`. It is thread-safe (a connection pool underneath)
     and a context manager; :meth:`close` releases the connections.
     """
+
+    def as_owner(self, owner: str) -> ConversationStore:
+        """A store scoped to ``owner`` that shares this one's engine and broker."""
+        return ConversationStore(
+            self._db, self._settings, owner=owner, broker=self._broker, _shares_engine=True
+        )
 
 
 def open_store(

@@ -26,6 +26,7 @@ from threadkeep.models import (
     Conversation,
     Message,
 )
+from threadkeep.redact import Redactor
 from threadkeep.settings import Settings
 
 __all__ = ["UNSET", "StoreBase"]
@@ -76,6 +77,10 @@ class StoreBase:
         self._owner = check_owner(owner)
         self._broker = broker
         self._shares_engine = _shares_engine
+        # redact_on_write: secrets are masked before they reach the database (SPEC S6.2).
+        self._write_redactor = (
+            Redactor(settings.redact_patterns) if settings.redact_on_write else None
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -97,12 +102,6 @@ class StoreBase:
     def database(self) -> Database:
         """The underlying database handle (engine, dialect, SQLite library)."""
         return self._db
-
-    def as_owner(self, owner: str) -> Self:
-        """A store scoped to ``owner`` that shares this one's engine and broker."""
-        return type(self)(
-            self._db, self._settings, owner=owner, broker=self._broker, _shares_engine=True
-        )
 
     def close(self) -> None:
         """Release the database connections (a no-op on stores made by :meth:`as_owner`)."""
@@ -132,6 +131,19 @@ class StoreBase:
 
     def _not_found(self, conversation_id: str) -> NotFound:
         return NotFound(f"conversation {conversation_id} not found")
+
+    def _on_write(self, value: Any) -> Any:
+        """``value`` (text or JSON) with secrets masked when ``redact_on_write`` is on.
+
+        Callers check the value before (a huge one is refused without being scanned)
+        and again after, since a marker can be longer than what it replaced.
+        """
+        if self._write_redactor is None or value is None:
+            return value
+        try:
+            return self._write_redactor.redact_value(value)[0]
+        except RecursionError:  # the redactor walks JSON recursively
+            raise InvalidInput("value is nested too deeply to be checked for secrets") from None
 
     def _preview(self, content: str | None) -> str | None:
         if content is None:

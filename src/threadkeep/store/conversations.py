@@ -36,6 +36,7 @@ from threadkeep.store._base import (
     _now,
     _Unset,
 )
+from threadkeep.store.audit import write_audit
 
 __all__ = ["ConversationsMixin"]
 
@@ -62,12 +63,15 @@ class ConversationsMixin(StoreBase):
         conversation = Conversation(
             id=conversation_id,
             owner=self._owner,
-            title=check_title(title),
+            title=check_title(self._on_write(check_title(title))),
             mode=str(check_short_text(mode, "mode")),
             provider=None,
             provider_session_id=None,
             model=None,
-            context=check_context(context, self._settings.max_message_bytes),
+            context=check_context(
+                self._on_write(check_context(context, self._settings.max_message_bytes)),
+                self._settings.max_message_bytes,
+            ),
             status="active",
             pinned=_check_bool(pinned, "pinned"),
             tags=tuple(check_tags(tags)),
@@ -83,6 +87,7 @@ class ConversationsMixin(StoreBase):
         with self._db.write() as conn:
             if not conversation_rows.insert(conn, _conversation_values(conversation)):
                 raise Conflict(f"conversation id {conversation_id} is already in use")
+            write_audit(self, conn, "create", conversation_id, {"title": conversation.title})
         self._publish([self._event("conversation.created", conversation_id)])
         return conversation
 
@@ -134,10 +139,11 @@ class ConversationsMixin(StoreBase):
     ) -> Page[Conversation]:
         """Conversations, most recently updated first, one keyset page at a time.
 
-        ``status`` is ``active``, ``archived`` or ``None``/``"all"``. Pass the returned
-        ``next_cursor`` back as ``cursor`` (with the same filters and ``pinned_first``)
-        for the next page. Each item carries ``message_count`` and ``preview`` (the
-        start of the latest user/assistant text message).
+        ``status`` is ``active``, ``archived``, ``trash`` (what cleanup moved there) or
+        ``None``/``"all"``. Pass the returned ``next_cursor`` back as ``cursor`` (with
+        the same filters and ``pinned_first``) for the next page. Each item carries
+        ``message_count`` and ``preview`` (the start of the latest user/assistant text
+        message).
         """
         where = ConversationFilter(
             status=check_conversation_status(status),
@@ -185,16 +191,20 @@ class ConversationsMixin(StoreBase):
         changes: dict[str, Any] = {}
         limit = self._settings.max_message_bytes
         if not isinstance(title, _Unset):
-            changes["title"] = check_title(title)
+            changes["title"] = check_title(self._on_write(check_title(title)))
         if not isinstance(context, _Unset):
-            changes["context"] = check_context(context, limit)
+            changes["context"] = check_context(self._on_write(check_context(context, limit)), limit)
         if not isinstance(pinned, _Unset):
             changes["pinned"] = _check_bool(pinned, "pinned")
         if not isinstance(tags, _Unset):
             changes["tags"] = check_tags(tags)
         if not isinstance(mode, _Unset):
             changes["mode"] = check_short_text(mode, "mode")
-        merge = None if isinstance(context_merge, _Unset) else check_context(context_merge, limit)
+        merge = (
+            None
+            if isinstance(context_merge, _Unset)
+            else check_context(self._on_write(check_context(context_merge, limit)), limit)
+        )
         with self._db.write() as conn:
             current = conversation_rows.get(conn, self._owner, conversation_id, for_update=True)
             if current is None:
@@ -203,6 +213,8 @@ class ConversationsMixin(StoreBase):
                 changes["context"] = check_context(merge_patch(current.context, merge), limit)
             if "title" in changes and changes["title"] != current.title:
                 changes["updated_at"] = _now()
+                rename = {"old_title": current.title, "new_title": changes["title"]}
+                write_audit(self, conn, "rename", conversation_id, rename)
             if changes:
                 conversation_rows.update(conn, self._owner, conversation_id, changes)
         if not changes:
@@ -217,11 +229,14 @@ class ConversationsMixin(StoreBase):
         return updated
 
     def archive_conversation(self, id: str) -> Conversation:
-        """Move the conversation to the archive (a soft delete, undone by unarchive)."""
+        """Move the conversation to the archive (a soft delete, undone by unarchive).
+
+        A conversation in the trash moves to the archive, out of cleanup's reach.
+        """
         return self._set_status(id, "archived")
 
     def unarchive_conversation(self, id: str) -> Conversation:
-        """Bring an archived conversation back to the active list."""
+        """Bring an archived conversation, or one in the trash, back to the active list."""
         return self._set_status(id, "active")
 
     def _set_status(self, id: str, status: str) -> Conversation:
@@ -231,17 +246,26 @@ class ConversationsMixin(StoreBase):
             if current is None:
                 raise self._not_found(conversation_id)
             if current.status != status:
-                conversation_rows.update(conn, self._owner, conversation_id, {"status": status})
+                # Leaving the trash clears trashed_at: only cleanup puts it there.
+                changes = {"status": status, "trashed_at": None}
+                conversation_rows.update(conn, self._owner, conversation_id, changes)
+                action = "archive" if status == "archived" else "unarchive"
+                write_audit(self, conn, action, conversation_id, {"from": current.status})
         if current.status == status:
             return current
         kind = "conversation.archived" if status == "archived" else "conversation.unarchived"
-        self._publish([self._event(kind, conversation_id)])
-        return dataclasses.replace(current, status=status)
+        self._publish([self._event(kind, conversation_id, previous_status=current.status)])
+        return dataclasses.replace(current, status=status, trashed_at=None)
 
     def delete_conversation(self, id: str) -> None:
         """Delete the conversation, its messages and its runs for good."""
         conversation_id = check_uuid(id, what="conversation id")
         with self._db.write() as conn:
+            if self._settings.audit_log:
+                # Read the title first, so the entry says what was deleted.
+                gone = conversation_rows.get(conn, self._owner, conversation_id, for_update=True)
+                detail = None if gone is None else {"title": gone.title}
+                write_audit(self, conn, "delete", conversation_id, detail)
             if not conversation_rows.delete(conn, self._owner, conversation_id):
                 raise self._not_found(conversation_id)
         self._publish([self._event("conversation.deleted", conversation_id)])
@@ -253,7 +277,7 @@ class ConversationsMixin(StoreBase):
         up_to_seq: int | None = None,
         title: str | None = None,
     ) -> Conversation:
-        """Copy messages ``1..up_to_seq`` (all by default) into a new conversation.
+        """Copy the messages up to ``up_to_seq`` (all by default) into a new conversation.
 
         The fork keeps the source's mode, context, tags, provider and model (not its
         provider session, which holds the later messages), takes ``title`` or the
@@ -262,7 +286,7 @@ class ConversationsMixin(StoreBase):
         """
         source_id = check_uuid(id, what="conversation id")
         check_nonnegative(up_to_seq, "up_to_seq")
-        new_title = check_title(title)
+        new_title = check_title(self._on_write(check_title(title)))
         at = _now()
         fork_id = new_id()
         with self._db.write() as conn:
@@ -303,5 +327,7 @@ class ConversationsMixin(StoreBase):
             conversation_rows.update(
                 conn, self._owner, fork_id, {name: getattr(fork, name) for name in counters}
             )
+            detail = {"title": fork.title, "forked_from": source_id, "up_to_seq": last}
+            write_audit(self, conn, "create", fork_id, detail)
         self._publish([self._event("conversation.created", fork_id, forked_from=source_id)])
         return fork

@@ -34,6 +34,7 @@ from threadkeep.store._base import (
     _now,
     _Unset,
 )
+from threadkeep.store.retention import cap_messages
 
 __all__ = ["MessagesMixin"]
 
@@ -89,6 +90,10 @@ class MessagesMixin(StoreBase):
 
         Drafts whose ``idempotency_key`` is already stored return the stored message
         instead of a new one; a repeated key within the batch is written once.
+
+        With ``max_messages_per_conversation`` set, the oldest messages past the cap are
+        deleted in the same transaction (then a ``conversation.updated`` event says how
+        many); a batch larger than the cap keeps only its newest messages.
         """
         cid = check_uuid(conversation_id, what="conversation id")
         check_nonnegative(expected_last_seq, "expected_last_seq")
@@ -99,6 +104,7 @@ class MessagesMixin(StoreBase):
         at = _now()
         rows = [self._message_row(draft, cid, at) for draft in drafts]
         keys = [row["idempotency_key"] for row in rows if row["idempotency_key"] is not None]
+        pruned = 0
         with self._db.write() as conn:
             existing: dict[str, Message] = {}
             if keys:
@@ -145,6 +151,7 @@ class MessagesMixin(StoreBase):
                 for offset, row in enumerate(fresh):
                     row["seq"] = first + offset
                 message_rows.insert(conn, fresh)
+                pruned = cap_messages(self, conn, cid, fresh)
         results = []
         for row in rows:
             key = row["idempotency_key"]
@@ -154,10 +161,15 @@ class MessagesMixin(StoreBase):
                 results.append(_message_from_values(fresh_keys[key]))
             else:
                 results.append(_message_from_values(row))
-        self._publish(
+        events = [
             self._event("message.created", cid, message_id=row["id"], seq=row["seq"])
             for row in fresh
-        )
+        ]
+        if pruned:
+            events.append(
+                self._event("conversation.updated", cid, fields=["messages"], pruned=pruned)
+            )
+        self._publish(events)
         return results
 
     def _message_row(self, draft: MessageDraft, cid: str, at: dt.datetime) -> dict[str, Any]:
@@ -173,9 +185,19 @@ class MessagesMixin(StoreBase):
             "seq": 0,
             "role": check_role(draft.role),
             "kind": check_kind(draft.kind),
-            "content": check_content(draft.content, limit),
+            "content": (
+                check_content(draft.content, limit)
+                if self._write_redactor is None
+                else check_content(self._on_write(check_content(draft.content, limit)), limit)
+            ),
             "status": check_message_status(draft.status),
-            "metadata": check_json(draft.metadata, "metadata", limit),
+            "metadata": (
+                check_json(draft.metadata, "metadata", limit)
+                if self._write_redactor is None
+                else check_json(
+                    self._on_write(check_json(draft.metadata, "metadata", limit)), "metadata", limit
+                )
+            ),
             "tokens": check_nonnegative(draft.tokens, "tokens"),
             "run_id": None if draft.run_id is None else check_uuid(draft.run_id, what="run_id"),
             "idempotency_key": key,
@@ -204,10 +226,16 @@ class MessagesMixin(StoreBase):
         changes: dict[str, Any] = {}
         if not isinstance(content, _Unset):
             changes["content"] = check_content(content, limit)
+            if self._write_redactor is not None:
+                changes["content"] = check_content(self._on_write(changes["content"]), limit)
         if not isinstance(status, _Unset):
             changes["status"] = check_message_status(status)
         if not isinstance(metadata, _Unset):
             changes["metadata"] = check_json(metadata, "metadata", limit)
+            if self._write_redactor is not None:
+                changes["metadata"] = check_json(
+                    self._on_write(changes["metadata"]), "metadata", limit
+                )
         if not isinstance(tokens, _Unset):
             changes["tokens"] = check_nonnegative(tokens, "tokens")
         at = _now()
@@ -288,7 +316,8 @@ class MessagesMixin(StoreBase):
             conversation = conversation_rows.get(conn, self._owner, cid, for_update=True)
             if conversation is None:
                 raise self._not_found(cid)
-            if conversation.last_seq == 0:
+            if conversation.message_count == 0:
+                # Not last_seq: a fork of a capped conversation can start empty at seq n.
                 return None
             last = message_rows.tail(conn, self._owner, cid, 1)
             message_rows.delete_last(conn, cid, conversation.last_seq)

@@ -7,7 +7,10 @@ and duplicates nothing (SPEC S6.3/S6.4). Content the target model has no column 
 kept in ``metadata``, never dropped silently.
 
 Records are frozen dataclasses with plain JSON-able fields; datetimes are aware UTC
-or ``None`` when the source has none.
+or ``None`` when the source has none. The fields after ``tags`` of a conversation and
+``run_id``/``updated_at`` of a message are only filled by threadkeep's own document
+format, which carries every field of the store; foreign formats leave the defaults.
+A conversation ``id`` is kept when it is free in the target database.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+
+from threadkeep.models import ForkedFrom
 
 __all__ = ["ImportedConversation", "ImportedMessage", "Source"]
 
@@ -36,10 +41,13 @@ class ImportedMessage:
     content: str
     kind: str = "text"
     status: str = "complete"
-    metadata: dict[str, Any] | None = None
+    metadata: Any = None
     tokens: int | None = None
     created_at: dt.datetime | None = None
     source_id: str | None = None
+    run_id: str | None = None
+    updated_at: dt.datetime | None = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +62,11 @@ class ImportedConversation:
     mode: str = "chat"
     context: dict[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    id: str | None = None
+    provider: str | None = None
+    provider_session_id: str | None = None
+    model: str | None = None
+    status: str = "active"
+    pinned: bool = False
+    forked_from: ForkedFrom | None = None
+    trashed_at: dt.datetime | None = None

@@ -42,6 +42,7 @@ from threadkeep.transfer.formats.json_fields import (
     iso_time,
     json_document,
 )
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, check_file
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
 __all__ = ["FORMAT", "load"]
@@ -53,8 +54,9 @@ _TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "ref
 _INCOMPLETE = frozenset({"in_progress", "incomplete"})
 
 
-def load(path: Path) -> Iterator[ImportedConversation]:
+def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
     """The conversations, one per session, of an Agents SDK SQLite session file."""
+    check_file(path, limits)
     sessions, messages = agents_session_rows(path)
     by_session: dict[str, list[Row]] = {}
     for row in messages:
@@ -68,7 +70,7 @@ def load(path: Path) -> Iterator[ImportedConversation]:
         where = f"{path.name}: session {session_id!r}"
         created, updated = times.get(session_id, (None, None))
         imported = [
-            _message(row, f"{path.name}: agent_messages id {row[0]}")
+            _message(row, f"{path.name}: agent_messages id {row[0]}", limits)
             for row in by_session.get(session_id, [])
         ]
         yield ImportedConversation(
@@ -86,13 +88,13 @@ def _time(value: Any, where: str) -> dt.datetime | None:
     raise InvalidInput(f"{where}: expected a timestamp string, got {value!r}")
 
 
-def _message(row: Row, where: str) -> ImportedMessage:
+def _message(row: Row, where: str, limits: ImportLimits) -> ImportedMessage:
     row_id, _, data, created = row
     if isinstance(data, str):
         data = data.encode("utf-8")
     if not isinstance(data, bytes):
         raise InvalidInput(f"{where}: message_data is not JSON text")
-    item = expect_object(json_document(data, where), f"{where} message_data")
+    item = expect_object(json_document(data, where, limits), f"{where} message_data")
     at = _time(created, f"{where} created_at")
     raw_id = item.get("id")
     source_id = raw_id if isinstance(raw_id, str) and raw_id else f"row:{row_id}"

@@ -16,7 +16,8 @@ into the message's ``metadata["chatgpt"]``, so nothing is dropped silently.
 The export arrives as a zip holding ``conversations.json`` or, in newer exports,
 ``conversations-000.json``, ``conversations-001.json``, ...; :func:`load` reads the zip
 in memory (nothing is extracted to disk), a single JSON file, or a directory of shards,
-and refuses any entry over a size limit before reading it whole. Every structural error
+within the import limits (``transfer/limits.py``: member count and names, unpacked
+size counted while decompressing, JSON depth). Every structural error
 is an :class:`~threadkeep.errors.InvalidInput` naming the place, e.g.
 ``conversations.json[3].mapping: expected an object``.
 """
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,26 +40,22 @@ from threadkeep.transfer.formats.json_fields import (
     type_name,
     unix_time,
 )
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, read_input, zip_entries
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
-__all__ = ["DEFAULT_MAX_ENTRY_BYTES", "FORMAT", "load", "parse"]
+__all__ = ["FORMAT", "is_conversations_file", "load", "parse"]
 
 FORMAT = "chatgpt"
-# Real exports of heavy users reach a few hundred MB; past this it is more likely a
-# zip bomb or the wrong file than a conversation history.
-DEFAULT_MAX_ENTRY_BYTES = 1024 * 1024 * 1024
 
 _FILE_NAME = re.compile(r"conversations(?:-(\d+))?\.json")
 # Content types whose text lives in a single field rather than in ``parts``.
 _TEXT_FIELDS = ("text", "result", "content")
 
 
-def load(
-    path: Path, *, max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
-) -> Iterator[ImportedConversation]:
+def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
     """Conversations of an export zip, a ``conversations*.json`` file, or a directory."""
-    for name, raw in _read_sources(path, max_entry_bytes):
-        yield from parse(json_document(raw, name), file=name)
+    for name, read in _sources(path, limits):
+        yield from parse(json_document(read(), name, limits), file=name)
 
 
 def parse(data: Any, *, file: str) -> Iterator[ImportedConversation]:
@@ -71,66 +69,35 @@ def parse(data: Any, *, file: str) -> Iterator[ImportedConversation]:
 # -- reading ---------------------------------------------------------------------------
 
 
-def _read_sources(path: Path, limit: int) -> Iterator[tuple[str, bytes]]:
+def is_conversations_file(name: str) -> bool:
+    """Whether a file (or zip member) name is ``conversations.json`` or one of its shards."""
+    return _FILE_NAME.fullmatch(name.replace("\\", "/").rsplit("/", 1)[-1]) is not None
+
+
+def _sources(path: Path, limits: ImportLimits) -> list[tuple[str, Callable[[], bytes]]]:
+    """``(name, read)`` of every conversations file of a directory, zip or file, in
+    shard order; reading happens only when ``read`` is called, within ``limits``."""
     if path.is_dir():
         files = sorted(
-            (p for p in path.iterdir() if p.is_file() and _FILE_NAME.fullmatch(p.name)),
+            (p for p in path.iterdir() if p.is_file() and is_conversations_file(p.name)),
             key=lambda p: _shard_key(p.name),
         )
         if not files:
             raise InvalidInput(f"{path}: no conversations.json or conversations-NNN.json")
-        for file in files:
-            yield file.name, _read_file(file, limit)
-    elif zipfile.is_zipfile(path):
-        yield from _read_zip(path, limit)
-    elif path.is_file():
-        yield path.name, _read_file(path, limit)
-    else:
-        raise InvalidInput(f"{path}: no such file or directory")
-
-
-def _read_file(path: Path, limit: int) -> bytes:
-    size = path.stat().st_size
-    if size > limit:
-        raise InvalidInput(f"{path.name}: {size} bytes is over the limit of {limit} bytes")
-    return path.read_bytes()
-
-
-def _read_zip(path: Path, limit: int) -> Iterator[tuple[str, bytes]]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise InvalidInput(f"{path.name}: not a readable zip file ({exc})") from exc
-    with archive:
-        entries = sorted(
-            (
-                info
-                for info in archive.infolist()
-                if not info.is_dir() and _FILE_NAME.fullmatch(info.filename.rsplit("/", 1)[-1])
-            ),
-            key=lambda info: _shard_key(info.filename.rsplit("/", 1)[-1]),
-        )
-        if not entries:
+        return [(file.name, partial(read_input, file, limits)) for file in files]
+    if path.is_file() and zipfile.is_zipfile(path):
+        members = zip_entries(path, limits, is_conversations_file)
+        if not members:
             raise InvalidInput(f"{path.name}: the zip holds no conversations.json")
-        for info in entries:
-            name = f"{path.name}/{info.filename}"
-            if info.file_size > limit:
-                raise InvalidInput(
-                    f"{name}: {info.file_size} bytes is over the limit of {limit} bytes"
-                )
-            # The header's size may lie; read at most one byte past the limit to know.
-            try:
-                with archive.open(info) as stream:
-                    raw = stream.read(limit + 1)
-            except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-                raise InvalidInput(f"{name}: cannot be read from the zip ({exc})") from exc
-            if len(raw) > limit:
-                raise InvalidInput(f"{name}: over the limit of {limit} bytes")
-            yield name, raw
+        members.sort(key=lambda member: _shard_key(member[0]))
+        return [(f"{path.name}/{name}", read) for name, read in members]
+    if path.is_file():
+        return [(path.name, partial(read_input, path, limits))]
+    raise InvalidInput(f"{path}: no such file or directory")
 
 
 def _shard_key(name: str) -> tuple[int, str]:
-    match = _FILE_NAME.fullmatch(name)
+    match = _FILE_NAME.fullmatch(name.rsplit("/", 1)[-1])
     number = match.group(1) if match else None
     return (int(number) if number is not None else -1, name)
 

@@ -44,6 +44,7 @@ from typing import Any
 
 from threadkeep.errors import InvalidInput
 from threadkeep.transfer.formats.json_fields import iso_time, json_line, load_jsonl
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
 __all__ = ["FORMAT", "load", "parse_lines"]
@@ -101,7 +102,9 @@ class _Session:
     last_at: dt.datetime | None = None
 
 
-def parse_lines(lines: Iterable[str], *, file: str) -> Iterator[ImportedConversation]:
+def parse_lines(
+    lines: Iterable[str], *, file: str, limits: ImportLimits = DEFAULT_LIMITS
+) -> Iterator[ImportedConversation]:
     """Parse one transcript's lines; yield one conversation per session that has messages.
 
     ``file`` names the source in :class:`Source` and in error messages. The whole input
@@ -115,7 +118,7 @@ def parse_lines(lines: Iterable[str], *, file: str) -> Iterator[ImportedConversa
         if not line.strip():
             continue
         where = f"{file}:{lineno}"
-        record = json_line(line, where)
+        record = json_line(line, where, limits)
         line_type = record.get("type")
         if line_type == "summary":
             summary = record.get("summary")
@@ -153,9 +156,9 @@ def parse_lines(lines: Iterable[str], *, file: str) -> Iterator[ImportedConversa
         )
 
 
-def load(path: Path) -> Iterator[ImportedConversation]:
+def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
     """Parse one ``.jsonl`` transcript, or every ``*.jsonl`` under a directory tree."""
-    return load_jsonl(path, parse_lines)
+    return load_jsonl(path, parse_lines, limits)
 
 
 def _read_message_line(session: _Session, record: dict[str, Any], where: str) -> None:

@@ -47,6 +47,7 @@ from threadkeep.transfer.formats.json_fields import (
     json_line,
     load_jsonl,
 )
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
 __all__ = ["FORMAT", "load", "parse_lines"]
@@ -85,14 +86,16 @@ class _Rollout:
         return taken
 
 
-def parse_lines(lines: Iterable[str], *, file: str) -> Iterator[ImportedConversation]:
+def parse_lines(
+    lines: Iterable[str], *, file: str, limits: ImportLimits = DEFAULT_LIMITS
+) -> Iterator[ImportedConversation]:
     """Parse one rollout's lines; yield its conversation if it has any messages."""
     rollout = _Rollout(file)
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{file}:{lineno}"
-        record = json_line(line, where)
+        record = json_line(line, where, limits)
         line_type, payload = _unwrap(record, lineno)
         if not isinstance(payload, dict):
             raise InvalidInput(f"{where}: 'payload' must be a JSON object")
@@ -124,9 +127,9 @@ def parse_lines(lines: Iterable[str], *, file: str) -> Iterator[ImportedConversa
     )
 
 
-def load(path: Path) -> Iterator[ImportedConversation]:
+def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
     """Parse one rollout ``.jsonl``, or every ``*.jsonl`` under a directory tree."""
-    return load_jsonl(path, parse_lines)
+    return load_jsonl(path, parse_lines, limits)
 
 
 def _unwrap(record: dict[str, Any], lineno: int) -> tuple[str | None, Any]:

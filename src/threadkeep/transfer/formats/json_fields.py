@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from threadkeep.errors import InvalidInput
+from threadkeep.transfer.limits import (
+    DEFAULT_LIMITS,
+    ImportLimits,
+    iter_lines,
+    load_json,
+    open_input,
+    read_input,
+)
 
 __all__ = [
     "decode_arguments",
@@ -81,28 +89,14 @@ def iso_time(value: Any, where: str) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
-def json_document(raw: bytes, name: str) -> Any:
+def json_document(raw: bytes, name: str, limits: ImportLimits = DEFAULT_LIMITS) -> Any:
     """A whole JSON document; bad JSON, bad UTF-8 or too-deep nesting name the file."""
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"{name}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{name}: not UTF-8 text ({exc.reason})") from exc
-    except RecursionError as exc:
-        raise InvalidInput(f"{name}: nested too deeply") from exc
+    return load_json(raw, name, limits)
 
 
-def read_json_file(path: Path, max_bytes: int) -> Any:
-    """A JSON file of at most ``max_bytes``, decoded (errors name the file)."""
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise InvalidInput(f"{path.name}: {size} bytes is over the limit of {max_bytes}")
-    return json_document(path.read_bytes(), path.name)
+def read_json_file(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> Any:
+    """A JSON file within the limits, decoded (errors name the file)."""
+    return json_document(read_input(path, limits), path.name, limits)
 
 
 def decode_arguments(raw: Any) -> Any:
@@ -115,23 +109,24 @@ def decode_arguments(raw: Any) -> Any:
     return raw
 
 
-def json_line(line: str, where: str) -> dict[str, Any]:
+def json_line(line: str, where: str, limits: ImportLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """One JSONL line, which must hold a JSON object."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{where}: not valid JSON ({exc.msg})") from exc
+    record = load_json(line, where, limits)
     if not isinstance(record, dict):
         raise InvalidInput(f"{where}: expected a JSON object, got {type(record).__name__}")
     return record
 
 
-def load_jsonl(path: Path, parse_lines: Callable[..., Iterator[T]]) -> Iterator[T]:
-    """Run ``parse_lines`` over one ``.jsonl`` file, or every one under a directory tree."""
+def load_jsonl(
+    path: Path, parse_lines: Callable[..., Iterator[T]], limits: ImportLimits = DEFAULT_LIMITS
+) -> Iterator[T]:
+    """Run ``parse_lines`` over one ``.jsonl`` file, or every one under a directory tree.
+
+    Lines are read with a bounded ``readline`` (``limits.iter_lines``), so a huge line
+    is refused without being read whole.
+    """
     files: Iterable[Path] = sorted(path.rglob("*.jsonl")) if path.is_dir() else [path]
     for source in files:
-        try:
-            with source.open(encoding="utf-8") as handle:
-                yield from parse_lines(handle, file=str(source))
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{source}: not UTF-8 text ({exc.reason})") from exc
+        with open_input(source, limits) as stream:
+            lines = (text for _, text in iter_lines(stream, str(source), limits))
+            yield from parse_lines(lines, file=str(source), limits=limits)

@@ -39,6 +39,7 @@ from threadkeep.transfer.formats.json_fields import (
     json_document,
     or_empty,
 )
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, check_file
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
 __all__ = ["FORMAT", "load"]
@@ -72,13 +73,14 @@ _CHUNKS = {
 }
 
 
-def load(path: Path) -> Iterator[ImportedConversation]:
+def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
     """The conversations, one per session, of a SQLChatMessageHistory SQLite file."""
     by_session: dict[str, list[ImportedMessage]] = {}
+    check_file(path, limits)
     for row_id, session_id, raw in langchain_message_rows(path):
         where = f"{path.name}: {LANGCHAIN_TABLE} id {row_id}"
         messages = by_session.setdefault(str(session_id), [])
-        messages.extend(_messages(raw, row_id, where))
+        messages.extend(_messages(raw, row_id, where, limits))
     for session_id, messages in by_session.items():
         yield ImportedConversation(
             source=Source(FORMAT, path.name, session_id),
@@ -87,12 +89,12 @@ def load(path: Path) -> Iterator[ImportedConversation]:
         )
 
 
-def _messages(raw: Any, row_id: Any, where: str) -> list[ImportedMessage]:
+def _messages(raw: Any, row_id: Any, where: str, limits: ImportLimits) -> list[ImportedMessage]:
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
     if not isinstance(raw, bytes):
         raise InvalidInput(f"{where}: message is not JSON text")
-    stored = expect_object(json_document(raw, where), f"{where} message")
+    stored = expect_object(json_document(raw, where, limits), f"{where} message")
     data = expect_object(or_empty(stored.get("data")), f"{where} message.data")
     kind = stored.get("type")
     kind = _CHUNKS.get(kind, kind) if isinstance(kind, str) else kind

@@ -29,21 +29,19 @@ from threadkeep.transfer.formats.json_fields import (
     read_json_file,
     unix_time,
 )
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
-__all__ = ["DEFAULT_MAX_FILE_BYTES", "FORMAT", "load", "parse"]
+__all__ = ["FORMAT", "load", "parse"]
 
 FORMAT = "open-webui"
-DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
 
 _METADATA_KEYS = ("model", "modelName", "models", "files", "sources", "citations", "usage")
 
 
-def load(
-    path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-) -> Iterator[ImportedConversation]:
+def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
     """Conversations of an Open WebUI export file."""
-    data = read_json_file(path, max_file_bytes)
+    data = read_json_file(path, limits)
     yield from parse(data, file=path.name)
 
 

@@ -38,12 +38,12 @@ from threadkeep.transfer.formats.json_fields import (
     read_json_file,
     type_name,
 )
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
-__all__ = ["DEFAULT_MAX_FILE_BYTES", "FORMAT", "load", "parse"]
+__all__ = ["FORMAT", "load", "parse"]
 
 FORMAT = "openai-messages"
-DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 _RESULT_ROLES = frozenset({"tool", "function"})
@@ -51,11 +51,9 @@ _RESULT_ROLES = frozenset({"tool", "function"})
 _HANDLED_KEYS = frozenset({"role", "content", "tool_calls", "function_call", "tool_call_id"})
 
 
-def load(
-    path: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-) -> Iterator[ImportedConversation]:
+def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
     """The conversation of one OpenAI messages JSON file."""
-    data = read_json_file(path, max_file_bytes)
+    data = read_json_file(path, limits)
     yield from parse(data, file=path.name)
 
 

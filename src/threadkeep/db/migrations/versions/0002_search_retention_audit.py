@@ -177,6 +177,7 @@ def downgrade() -> None:
     op.drop_index("ix_audit_log_at", table_name="audit_log")
     op.drop_table("audit_log")
     op.drop_index("ix_conversations_import_key", table_name="conversations")
-    with op.batch_alter_table("conversations") as batch:
-        batch.drop_column("import_key")
-        batch.drop_column("trashed_at")
+    # Plain DROP COLUMN (SQLite 3.35+), never a batch table copy: copying
+    # ``conversations`` drops the old table, and its cascade would delete every message.
+    op.drop_column("conversations", "import_key")
+    op.drop_column("conversations", "trashed_at")

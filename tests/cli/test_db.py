@@ -5,25 +5,20 @@ and a few through the installed console script in a real subprocess, as a script
 call it. Errors must give the exit code documented in ``cli/output.py`` and a single
 line on stderr naming the problem.
 
-Rich wraps and interprets markup in what it prints, so databases live under short
-temporary paths here (``short_dir``) and prose is compared with whitespace collapsed.
+Fixtures and helpers (``short_dir``, ``db_file``, ``script``, ``prose``) are in
+``tests/cli/conftest.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import stat
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
+from tests.cli.conftest import EXIT_INVALID_INPUT, EXIT_STORE_UNAVAILABLE, prose, script
 from threadkeep import open_store
 from threadkeep.cli.main import app
 from threadkeep.db import migrate
@@ -32,34 +27,10 @@ from threadkeep.db.sqlite_driver import sqlite_module
 from threadkeep.settings import Settings
 
 HEAD = migrate.head_revision()
-CONSOLE_SCRIPT = Path(sys.executable).with_name("threadkeep")
-
-# Exit codes as documented in src/threadkeep/cli/output.py.
-EXIT_INVALID_INPUT = 2
-EXIT_STORE_UNAVAILABLE = 6
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A temporary directory with a short path, so Rich has no reason to wrap it."""
-    path = Path(tempfile.mkdtemp(prefix="tk")).resolve()
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def db_file(short_dir: Path) -> Path:
-    return short_dir / "t.db"
 
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
-
-
-def prose(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _one_conversation(path: Path) -> str:
@@ -246,22 +217,10 @@ def test_paths_with_brackets_are_printed_verbatim(db_file: Path, short_dir: Path
 # ------------------------------------------------------------------ the console script
 
 
-def _script(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    return subprocess.run(
-        [str(CONSOLE_SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_console_script_version() -> None:
     """Guards the installed entry point: `threadkeep --version` runs as a program and
     names the SQLite version."""
-    done = _script("--version")
+    done = script("--version")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("threadkeep ")
     assert f"SQLite {sqlite_module().version}" in done.stdout
@@ -272,7 +231,7 @@ def test_console_script_error_is_one_line(tmp_path: Path) -> None:
     at the 80 columns Rich assumes without a terminal) with the documented exit code."""
     db = tmp_path / "threadkeep.db"
     missing = tmp_path / "no-such-backup-file-with-a-fairly-long-name.db"
-    done = _script("db", "restore", str(missing), "--db", str(db))
+    done = script("db", "restore", str(missing), "--db", str(db))
     assert done.returncode == EXIT_INVALID_INPUT
     assert done.stdout == ""
     lines = done.stderr.splitlines()

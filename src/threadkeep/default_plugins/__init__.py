@@ -1,0 +1,1 @@
+"""threadkeep's own plugins: what it provides through its hooks, like any plugin would."""

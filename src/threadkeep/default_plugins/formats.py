@@ -1,0 +1,284 @@
+"""The built-in formats, registered through ``register_formats`` like a plugin's.
+
+Import formats, in detection order (the first whose ``detect`` says yes wins, so the
+more specific come first): ``threadkeep`` documents; the ChatGPT export; Claude Code
+transcripts; Codex rollouts; Open WebUI exports; OpenAI chat-messages JSON (the least
+specific JSON shape); the Agents SDK and LangChain SQLite databases. Export formats:
+``json``, ``jsonl`` and ``markdown``.
+
+Detection reads at most the first 64 KiB of a file (``transfer/sniff.py``). A
+directory is in a format when one of the files that format looks for under it is; an
+import of the directory then takes exactly those files (``Format.files``).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from threadkeep.hookspecs import hookimpl
+from threadkeep.transfer import document_reader
+from threadkeep.transfer.document_writer import JsonLinesWriter, JsonWriter
+from threadkeep.transfer.formats import (
+    Format,
+    agents_sqlite,
+    chatgpt,
+    claude_code,
+    codex,
+    langchain_sql,
+    open_webui,
+    openai_messages,
+)
+from threadkeep.transfer.limits import ImportLimits
+from threadkeep.transfer.markdown import MarkdownWriter
+from threadkeep.transfer.records import ImportedConversation
+from threadkeep.transfer.sniff import head, head_lines, is_sqlite
+
+__all__ = ["register_formats"]
+
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
+_CLAUDE_TYPES = frozenset({"user", "assistant", "system"})
+_CODEX_TYPES = frozenset({"session_meta", "response_item", "turn_context", "event_msg"})
+_OPEN_WEBUI = re.compile(rb'"chat"\s*:\s*\{')
+_OPEN_WEBUI_TREE = re.compile(rb'"(?:history|messages)"\s*:')
+_CHATGPT = re.compile(rb'^\s*\[\s*\{.*"mapping"\s*:\s*[{n]', re.DOTALL)
+_ROLE = re.compile(rb'"role"\s*:\s*"(?:system|developer|user|assistant|tool|function)"')
+_MESSAGE_LIST = re.compile(rb'^\s*(?:\[\s*\{|\{.*"messages"\s*:\s*\[)', re.DOTALL)
+
+
+def _by_files(
+    is_file: Callable[[Path], bool], files: Callable[[Path], list[Path]]
+) -> Callable[[Path], bool]:
+    """A ``detect`` for files and directories: a directory is in the format when it holds
+    files of it."""
+
+    def detect(path: Path) -> bool:
+        if path.is_dir():
+            return bool(files(path))
+        return path.is_file() and is_file(path)
+
+    return detect
+
+
+def _under(pattern: str, is_file: Callable[[Path], bool]) -> Callable[[Path], list[Path]]:
+    def files(directory: Path) -> list[Path]:
+        return [p for p in sorted(directory.rglob(pattern)) if p.is_file() and is_file(p)]
+
+    return files
+
+
+# -- ChatGPT ---------------------------------------------------------------------------
+
+
+def _chatgpt_file(path: Path) -> bool:
+    if chatgpt.is_conversations_file(path.name):
+        return True
+    if path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return any(chatgpt.is_conversations_file(n) for n in archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return False
+    return path.suffix.lower() == ".json" and _CHATGPT.search(head(path)) is not None
+
+
+def _chatgpt_files(directory: Path) -> list[Path]:
+    shards = [p for p in sorted(directory.iterdir()) if chatgpt.is_conversations_file(p.name)]
+    if shards:
+        return shards
+    return [p for p in sorted(directory.glob("*.zip")) if _chatgpt_file(p)]
+
+
+# -- Claude Code and Codex (JSON Lines) ------------------------------------------------
+
+
+def _claude_file(path: Path) -> bool:
+    if path.suffix.lower() != ".jsonl":
+        return False
+    for record in head_lines(path):
+        if record.get("type") in _CLAUDE_TYPES and "sessionId" in record:
+            return True
+        if record.get("type") == "summary" and "leafUuid" in record:
+            return True
+    return False
+
+
+def _codex_file(path: Path) -> bool:
+    if path.suffix.lower() != ".jsonl":
+        return False
+    records = head_lines(path)
+    if any(record.get("type") in _CODEX_TYPES for record in records):
+        return True
+    # Rollouts of 2025 and earlier: the session meta bare on the first line.
+    first = records[0] if records else {}
+    return "id" in first and "timestamp" in first and "instructions" in first
+
+
+def _codex_files(directory: Path) -> list[Path]:
+    return _under("rollout-*.jsonl", _codex_file)(directory) or _under("*.jsonl", _codex_file)(
+        directory
+    )
+
+
+# -- Open WebUI and OpenAI messages (JSON) ---------------------------------------------
+
+
+def _open_webui_file(path: Path) -> bool:
+    if path.suffix.lower() != ".json":
+        return False
+    start = head(path)
+    return _OPEN_WEBUI.search(start) is not None and _OPEN_WEBUI_TREE.search(start) is not None
+
+
+def _openai_messages_file(path: Path) -> bool:
+    if path.suffix.lower() != ".json":
+        return False
+    start = head(path, 8192)
+    return _MESSAGE_LIST.search(start) is not None and _ROLE.search(start) is not None
+
+
+# -- SQLite databases ------------------------------------------------------------------
+
+
+def _sqlite_with(*tables: bytes) -> Callable[[Path], bool]:
+    def is_file(path: Path) -> bool:
+        # The schema is plain text in the first pages, so its table names show there.
+        start = head(path)
+        return is_sqlite(start) and all(table in start for table in tables)
+
+    return is_file
+
+
+def _sqlite_files(is_file: Callable[[Path], bool]) -> Callable[[Path], list[Path]]:
+    def files(directory: Path) -> list[Path]:
+        found = sorted(directory.rglob("*"))
+        return [p for p in found if p.suffix.lower() in _SQLITE_SUFFIXES and is_file(p)]
+
+    return files
+
+
+# -- loaders with the common signature -------------------------------------------------
+
+
+def _chatgpt_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
+    return chatgpt.load(path, limits=limits)
+
+
+def _claude_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
+    return claude_code.load(path, limits=limits)
+
+
+def _codex_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
+    return codex.load(path, limits=limits)
+
+
+def _open_webui_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
+    return open_webui.load(path, limits=limits)
+
+
+def _openai_messages_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
+    return openai_messages.load(path, limits=limits)
+
+
+def _agents_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
+    return agents_sqlite.load(path, limits=limits)
+
+
+def _langchain_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
+    return langchain_sql.load(path, limits=limits)
+
+
+def _formats() -> list[Format]:
+    agents_file = _sqlite_with(b"agent_sessions", b"agent_messages")
+    langchain_file = _sqlite_with(b"message_store")
+    claude_files = _under("*.jsonl", _claude_file)
+    webui_files = _under("*.json", _open_webui_file)
+    openai_files = _under("*.json", _openai_messages_file)
+    return [
+        Format(
+            name="threadkeep",
+            description="threadkeep JSON or JSON Lines documents (.gz too), every version",
+            detect=_by_files(document_reader.detect, document_reader.files),
+            load=document_reader.load,
+            files=document_reader.files,
+        ),
+        Format(
+            name=chatgpt.FORMAT,
+            description="ChatGPT data export: the zip, conversations.json or its shards",
+            detect=_by_files(_chatgpt_file, _chatgpt_files),
+            load=_chatgpt_load,
+            files=_chatgpt_files,
+        ),
+        Format(
+            name=claude_code.FORMAT,
+            description="Claude Code transcripts (~/.claude/projects/*/*.jsonl)",
+            detect=_by_files(_claude_file, claude_files),
+            load=_claude_load,
+            files=claude_files,
+        ),
+        Format(
+            name=codex.FORMAT,
+            description="Codex CLI rollouts (~/.codex/sessions/**/rollout-*.jsonl)",
+            detect=_by_files(_codex_file, _codex_files),
+            load=_codex_load,
+            files=_codex_files,
+        ),
+        Format(
+            name=open_webui.FORMAT,
+            description="Open WebUI chat exports (chat-export-*.json)",
+            detect=_by_files(_open_webui_file, webui_files),
+            load=_open_webui_load,
+            files=webui_files,
+        ),
+        Format(
+            name=openai_messages.FORMAT,
+            description="OpenAI chat-completions messages JSON, one conversation per file",
+            detect=_by_files(_openai_messages_file, openai_files),
+            load=_openai_messages_load,
+            files=openai_files,
+            file_scoped_ids=True,
+        ),
+        Format(
+            name=agents_sqlite.FORMAT,
+            description="OpenAI Agents SDK SQLiteSession databases",
+            detect=_by_files(agents_file, _sqlite_files(agents_file)),
+            load=_agents_load,
+            files=_sqlite_files(agents_file),
+            file_scoped_ids=True,
+        ),
+        Format(
+            name=langchain_sql.FORMAT,
+            description="LangChain SQLChatMessageHistory SQLite databases",
+            detect=_by_files(langchain_file, _sqlite_files(langchain_file)),
+            load=_langchain_load,
+            files=_sqlite_files(langchain_file),
+            file_scoped_ids=True,
+        ),
+        Format(
+            name="json",
+            description="threadkeep JSON: one versioned document with a checksum",
+            writer=JsonWriter,
+            suffixes=(".json",),
+        ),
+        Format(
+            name="jsonl",
+            description="threadkeep JSON Lines: streaming, one line per conversation and message",
+            writer=JsonLinesWriter,
+            suffixes=(".jsonl", ".ndjson"),
+        ),
+        Format(
+            name="markdown",
+            description="Markdown, for people to read",
+            writer=MarkdownWriter,
+            suffixes=(".md", ".markdown"),
+        ),
+    ]
+
+
+# tryfirst: the built-ins are registered (and detected) before any plugin's formats.
+@hookimpl(tryfirst=True)
+def register_formats(register: Callable[[Format], None]) -> None:
+    for format in _formats():
+        register(format)
