@@ -1,6 +1,6 @@
 """AsyncConversationStore: the same store, awaitable.
 
-A thin facade over the sync core (``store.py``): every method forwards to the same
+A thin facade over the sync core (``store/``): every method forwards to the same
 method of a :class:`ConversationStore` in a worker thread (``asyncio.to_thread``), so
 there is one implementation of every rule and one transaction per call, and the event
 loop never blocks on the database. A test compares the two classes' method names and

@@ -199,10 +199,10 @@ class Settings(BaseSettings):
         description="Largest file import reads, in bytes (a zip's compressed size).",
     )
     import_max_unpacked_bytes: int = Field(
-        default=4_294_967_296,
+        default=1_073_741_824,
         ge=1,
         description="Largest total uncompressed size of a zip or .gz import, in bytes "
-        "(guards against zip bombs).",
+        "(guards against zip bombs; a zip is judged by the sizes it declares first).",
     )
     import_max_entries: int = Field(
         default=10_000,

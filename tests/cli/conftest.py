@@ -79,9 +79,16 @@ def db_file(short_dir: Path) -> Path:
 Cli = Callable[..., Result]
 
 
+def create_database(url: str) -> None:
+    """Make the database at ``url`` exist, empty: commands that only read refuse a
+    SQLite file that does not."""
+    open_store(url, settings=Settings.load()).close()
+
+
 @pytest.fixture
 def cli(db_url: str) -> Cli:
-    """``threadkeep --db <fresh database> ARGS``, on SQLite and on PostgreSQL."""
+    """``threadkeep --db <fresh, empty database> ARGS``, on SQLite and on PostgreSQL."""
+    create_database(db_url)
 
     def run(*args: str, input: str | None = None) -> Result:
         return invoke("--db", db_url, *args, input=input)
@@ -91,7 +98,9 @@ def cli(db_url: str) -> Cli:
 
 @pytest.fixture
 def sqlite_cli(sqlite_url: str) -> Cli:
-    """``threadkeep --db <fresh SQLite file> ARGS``, for what does not depend on the engine."""
+    """``threadkeep --db <fresh, empty SQLite file> ARGS``, for what does not depend on
+    the engine."""
+    create_database(sqlite_url)
 
     def run(*args: str, input: str | None = None) -> Result:
         return invoke("--db", sqlite_url, *args, input=input)

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.cli.conftest import EXIT_INVALID_INPUT, assert_error, invoke
 from threadkeep import Settings
+from threadkeep.cli.output import masked_url
 
 
 @pytest.fixture
@@ -65,12 +67,29 @@ def test_show_every_setting_with_its_source(
 
 
 def test_show_masks_a_database_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Guards against printing secrets: the password in a database URL is masked."""
-    monkeypatch.setenv("THREADKEEP_DATABASE_URL", "postgresql+psycopg://me:hunter2@db/x")
+    """Guards against printing secrets: the password in a database URL is masked — as
+    `***`, the form stats, doctor and db current print (QA: config show alone said
+    [REDACTED:url_password]), in the table and in the JSON."""
+    url = "postgresql+psycopg://me:hunter2@db/x"
+    monkeypatch.setenv("THREADKEEP_DATABASE_URL", url)
     result = invoke("config", "show")
     assert result.exit_code == 0, result.output
     assert "hunter2" not in result.stdout
-    assert "hunter2" not in json.dumps(shown())
+    assert "postgresql+psycopg://me:***@db/x" in result.stdout
+    assert "REDACTED" not in result.stdout
+    settings = shown()
+    assert settings["database_url"]["value"] == "postgresql+psycopg://me:***@db/x"
+    assert "hunter2" not in json.dumps(settings)
+    # The one form: what the store's own description of a database gives.
+    assert masked_url(url) == make_url(url).render_as_string(hide_password=True)
+
+
+def test_masked_url_forms() -> None:
+    """Guards the helper on what is not a clean URL: a path is left alone, a URL
+    SQLAlchemy cannot parse still has its password masked."""
+    assert masked_url("/home/me/chats.db") == "/home/me/chats.db"
+    assert masked_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    assert masked_url("postgresql://me:pw@db:notaport/x") == "postgresql://me:***@db:notaport/x"
 
 
 def test_show_with_a_bad_setting_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:

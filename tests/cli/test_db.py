@@ -16,9 +16,16 @@ import stat
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from typer.testing import CliRunner, Result
 
-from tests.cli.conftest import EXIT_INVALID_INPUT, EXIT_STORE_UNAVAILABLE, prose, script
+from tests.cli.conftest import (
+    EXIT_INVALID_INPUT,
+    EXIT_STORE_UNAVAILABLE,
+    assert_error,
+    prose,
+    script,
+)
 from threadkeep import open_store
 from threadkeep.cli.main import app
 from threadkeep.db import migrate
@@ -54,7 +61,12 @@ def test_version_shows_the_sqlite_library() -> None:
 
 
 def test_db_current_reports_the_revision(db_file: Path) -> None:
-    """Guards `db current`: it does not migrate, and says whether an upgrade is due."""
+    """Guards `db current`: it does not migrate, and says whether an upgrade is due (an
+    empty file: revision None). It only reads, so a missing file is exit 6, not made."""
+    result = run("db", "current", "--db", str(db_file))
+    assert result.exit_code == EXIT_STORE_UNAVAILABLE, result.output
+    assert not db_file.exists()
+    db_file.touch()
     result = run("db", "current", "--db", str(db_file))
     assert result.exit_code == 0, result.output
     assert f"revision None (latest {HEAD}, needs `threadkeep db upgrade`)" in prose(result.stdout)
@@ -68,6 +80,7 @@ def test_db_current_reports_the_revision(db_file: Path) -> None:
 def test_db_current_json(db_file: Path) -> None:
     """Guards `db current --json`: machine-readable, with the database, its revision and
     the head; the database is not migrated by asking."""
+    db_file.touch()
     result = run("db", "current", "--json", "--db", str(db_file))
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"database": str(db_file), "revision": None, "head": HEAD}
@@ -81,18 +94,21 @@ def test_db_current_uses_the_database_url_setting(
     db_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Guards the --db default: without the flag, THREADKEEP_DATABASE_URL is used."""
+    db_file.touch()
     monkeypatch.setenv("THREADKEEP_DATABASE_URL", str(db_file))
     result = run("db", "current", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["database"] == str(db_file)
 
 
-def test_db_upgrade_migrates_once(db_file: Path) -> None:
-    """Guards `db upgrade`: a new file is brought to the head (no backup of an empty
-    file), and a second run says there is nothing to do."""
+def test_db_upgrade_migrates_once(short_dir: Path) -> None:
+    """Guards `db upgrade`: a new file (in a new directory) is created at the head and
+    says so — not "upgraded from None" — with no backup of an empty file; a second run
+    says there is nothing to do."""
+    db_file = short_dir / "new" / "t.db"
     result = run("db", "upgrade", "--db", str(db_file))
     assert result.exit_code == 0, result.output
-    assert f"upgraded from None to {HEAD}" in prose(result.stdout)
+    assert prose(result.stdout) == f"created the schema at revision {HEAD}"
     assert "backup" not in result.stdout
     assert list(db_file.parent.glob("*.bak")) == []
 
@@ -101,21 +117,39 @@ def test_db_upgrade_migrates_once(db_file: Path) -> None:
     assert f"already at revision {HEAD}" in prose(result.stdout)
 
 
-def test_db_upgrade_reports_the_backup_it_made(db_file: Path) -> None:
-    """Guards `db upgrade` on a file that holds tables: the backup taken first is
-    reported, and it exists."""
+def _previous_revision() -> str:
+    """The revision before the head (what an upgrade comes "from")."""
+    assert HEAD is not None
+    script = ScriptDirectory.from_config(migrate.alembic_config()).get_revision(HEAD)
+    assert script is not None and isinstance(script.down_revision, str)
+    return script.down_revision
+
+
+PREVIOUS = _previous_revision()
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("base", f"created the schema at revision {HEAD}"),
+        (PREVIOUS, f"upgraded from {PREVIOUS} to {HEAD}"),
+    ],
+)
+def test_db_upgrade_reports_the_backup_it_made(db_file: Path, target: str, said: str) -> None:
+    """Guards `db upgrade` on a file that holds tables: what it did (from no schema:
+    created it; from an older revision: upgraded from it) and the backup taken first,
+    which exists."""
     with open_store(db_file):
         pass
     db = open_database(str(db_file), Settings.load())
     try:
-        migrate.downgrade(db, "base")  # leaves alembic_version: a file with tables
+        migrate.downgrade(db, target)  # "base" leaves alembic_version: a file with tables
     finally:
         db.dispose()
     result = run("db", "upgrade", "--db", str(db_file))
     assert result.exit_code == 0, result.output
     [backup] = db_file.parent.glob(f"{db_file.name}.pre-*.bak")
-    assert f"upgraded from None to {HEAD}" in prose(result.stdout)
-    assert f"backup of the previous state: {backup}" in prose(result.stdout)
+    assert prose(result.stdout) == f"{said} backup of the previous state: {backup}"
 
 
 def test_db_backup_then_restore(db_file: Path, short_dir: Path) -> None:
@@ -181,10 +215,7 @@ def test_invalid_input_exits_2(db_file: Path, monkeypatch: pytest.MonkeyPatch, c
         result = run("db", "backup", str(db_file), "--db", str(db_file))
     else:
         result = run("db", "backup")
-    assert result.exit_code == EXIT_INVALID_INPUT, result.output
-    assert result.stdout == ""
-    if case != "missing_argument":  # that one is Click's own usage message
-        assert prose(result.stderr).startswith("error (invalid_input): ")
+    assert_error(result, EXIT_INVALID_INPUT, "invalid_input")
 
 
 @pytest.mark.postgres
@@ -244,6 +275,7 @@ def test_global_db_option_before_the_command(tmp_path: Path) -> None:
     """``threadkeep --db PATH db current`` uses PATH; a command's own --db wins over it."""
     first, second = tmp_path / "first.db", tmp_path / "second.db"
     open_store(first).close()
+    open_store(second).close()
     runner = CliRunner()
     result = runner.invoke(app, ["--db", str(first), "db", "current", "--json"])
     assert result.exit_code == 0, result.output

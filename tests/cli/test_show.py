@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.cli.conftest import EXIT_INVALID_INPUT, Cli, assert_error, seed
+from tests.cli.conftest import EXIT_INVALID_INPUT, Cli, assert_error, invoke, prose, seed
 from threadkeep import ConversationStore, MessageDraft
 from threadkeep.cli import show
 
@@ -112,6 +112,16 @@ def test_show_markdown_is_unredacted(sqlite_cli: Cli, sqlite_store: Conversation
     assert "Keys" in result.stdout
     assert key in result.stdout
     assert "REDACTED" not in result.stdout
+
+
+def test_show_help_sends_sharing_to_export() -> None:
+    """Guards the QA finding: the help suggested `show ID --markdown > lisbon.md`, a file
+    to pass around with every secret in it. It now says show prints data as stored and
+    points to `export`, which masks secrets, for a file to share."""
+    text = prose(invoke("show", "--help").stdout)
+    assert "--markdown >" not in text
+    assert "threadkeep export --id ID" in text
+    assert "as stored" in text and "masks" in text
 
 
 def test_show_json_and_markdown_together_is_exit_2(

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.cli.conftest import (
+    CONSOLE_SCRIPT,
     EXIT_FAILED,
     EXIT_INVALID_INPUT,
     EXIT_NOT_FOUND,
@@ -25,10 +28,12 @@ from tests.cli.conftest import (
     UNKNOWN_ID,
     Cli,
     assert_error,
+    create_database,
     invoke,
     prose,
     seed,
 )
+from tests.transfer.test_reimport import CLAUDE_FIRST, CLAUDE_MORE, SOURCES
 from threadkeep import ConversationStore, open_store
 from threadkeep.cli.transfer import EXPORT_FORMATS, IMPORT_FORMATS
 from threadkeep.plugins import build_plugin_manager
@@ -129,6 +134,94 @@ def test_export_errors(sqlite_cli: Cli, args: list[str], code: int, kind: str) -
     assert_error(sqlite_cli("export", *args), code, kind)
 
 
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_export_of_a_missing_id_writes_nothing(
+    sqlite_cli: Cli, sqlite_store: ConversationStore, compress: bool
+) -> None:
+    """Guards the QA finding: `export --id GOOD --id MISSING` to stdout wrote the first
+    conversation, half a document, then exited 3. Every id is checked first: exit 3,
+    one line, and not one byte on stdout (no gzip header either)."""
+    ids = seed(sqlite_store)
+    args = ["export", "--id", ids.lisbon, "--id", UNKNOWN_ID, *(["--gzip"] if compress else [])]
+    result = sqlite_cli(*args)
+    assert result.stdout_bytes == b""
+    assert UNKNOWN_ID in assert_error(result, EXIT_NOT_FOUND, "not_found")
+
+
+ERRORS_ON_STDOUT_COMMANDS = [
+    (["export", "--id", UNKNOWN_ID, "--format", "markdown"], EXIT_NOT_FOUND),
+    (["export", "--gzip", "--updated-after", "soon"], EXIT_INVALID_INPUT),
+    (["ls", "--cursor", "garbage!"], EXIT_INVALID_INPUT),
+    (["ls", "--json", "--created-before", "then"], EXIT_INVALID_INPUT),
+    (["show", UNKNOWN_ID], EXIT_NOT_FOUND),
+    (["show", UNKNOWN_ID, "--json"], EXIT_NOT_FOUND),
+    (["show", UNKNOWN_ID, "--markdown"], EXIT_NOT_FOUND),
+    (["search", "--", "-word"], EXIT_INVALID_INPUT),
+    (["search", "lisbon", "--json", "--cursor", "garbage!"], EXIT_INVALID_INPUT),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    ERRORS_ON_STDOUT_COMMANDS,
+    ids=[" ".join(command) for command, _ in ERRORS_ON_STDOUT_COMMANDS],
+)
+def test_errors_write_nothing_to_stdout(
+    sqlite_cli: Cli, sqlite_store: ConversationStore, command: list[str], code: int
+) -> None:
+    """Guards the contract scripts rely on, for the commands that write documents and
+    listings to stdout: on an error, stdout is empty (not a table header, not the start
+    of a JSON document) and stderr is one line."""
+    seed(sqlite_store)
+    result = sqlite_cli(*command)
+    assert result.stdout_bytes == b""
+    assert_error(result, code, "not_found" if code == EXIT_NOT_FOUND else "invalid_input")
+
+
+def test_gzip_to_a_terminal_is_refused(sqlite_url: str, short_dir: Path) -> None:
+    """Guards `export --gzip` without -o while stdout is a terminal (a real pty, through
+    the console script): exit 2, one line naming -o FILE and a pipe, and no binary
+    written to the terminal."""
+    create_database(sqlite_url)
+    leader, follower = os.openpty()
+    try:
+        done = subprocess.run(
+            [str(CONSOLE_SCRIPT), "--db", sqlite_url, "export", "--gzip"],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        os.close(follower)
+        follower = -1
+        written = _drain(leader)
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == EXIT_INVALID_INPUT, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error (invalid_input): not writing gzip to a terminal")
+    assert "-o FILE" in line and "pipe" in line
+    assert written == b""
+
+
+def _drain(leader: int) -> bytes:
+    """What was written to the pty whose other end is closed."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the other end is closed and nothing is left
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def test_export_onto_a_directory_is_one_line(sqlite_cli: Cli, short_dir: Path) -> None:
     """Guards an OSError on the user's path: one line naming it, exit 1, no traceback
     and no temporary file left behind."""
@@ -227,3 +320,18 @@ def test_help_names_the_built_in_formats() -> None:
     manager = build_plugin_manager(entry_points=False)
     assert list(IMPORT_FORMATS) == format_names(manager)
     assert list(EXPORT_FORMATS) == export_format_names(manager)
+
+
+def test_import_of_a_grown_session_says_what_it_appended(sqlite_cli: Cli, tmp_path: Path) -> None:
+    """A Claude Code session imported again after it grew: the summary names the
+    conversation updated and the messages appended, not "skipped 1 already imported"."""
+    name = SOURCES["claude-code"][0]
+    path = tmp_path / name
+    path.write_text("\n".join(CLAUDE_FIRST) + "\n")
+    assert sqlite_cli("import", str(path)).exit_code == 0
+    path.write_text("\n".join(CLAUDE_FIRST + CLAUDE_MORE) + "\n")
+    again = sqlite_cli("import", str(path))
+    assert again.exit_code == 0, again.output
+    assert "updated 1 conversation whose source grew (+4 messages); skipped 0" in prose(
+        again.stderr
+    )

@@ -11,6 +11,9 @@
 * ``small_store``: the store under test with ``max_message_bytes=100``, over both
   engines and both classes like ``any_store``, for the limit tests; its events go to
   ``small_broker``.
+* ``stores``: :class:`~tests.store.custom_stores.Stores` on the test's database, sync
+  or async, for tests that open stores with settings of their own (cap, cleanup,
+  audit, storage warning).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import cast
 import pytest
 
 from tests.conftest import SyncOverAsync, _Loop
+from tests.store.custom_stores import Stores
 from threadkeep import AsyncConversationStore, ConversationStore, Settings, open_store
 from threadkeep.events import Event, InProcessBroker
 
@@ -95,3 +99,10 @@ def small_store(
             yield cast(ConversationStore, SyncOverAsync(AsyncConversationStore(opened), loop))
         finally:
             loop.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def stores(request: pytest.FixtureRequest, db_url: str) -> Iterator[Stores]:
+    """Stores with the test's settings on its database, through the sync or async class."""
+    with Stores(db_url, request.param) as opened:
+        yield opened

@@ -9,7 +9,7 @@ class or through the async facade, and can move a conversation's clock
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import sqlalchemy as sa
 
@@ -26,7 +26,8 @@ def utcnow() -> dt.datetime:
 
 
 class Stores:
-    """Opens stores on one database; closes them all at the end of the test."""
+    """Opens stores on one database; closes them all at the end of the test (``close``,
+    or leaving a ``with`` block)."""
 
     def __init__(self, db_url: str, mode: str) -> None:
         self.db_url = db_url
@@ -68,6 +69,12 @@ class Stores:
         query = sa.select(sa.func.count()).where(found.c.conversation_id == conversation_id)
         with self._opened[0].database.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._loop is not None:

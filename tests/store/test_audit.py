@@ -8,7 +8,6 @@ always has one. Entries are scoped to their actor (the owner), newest first.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,15 +15,6 @@ import pytest
 from tests.store.custom_stores import DAY, Stores, utcnow
 from threadkeep import Conflict, ConversationStore, InvalidInput, NotFound, TooLarge
 from threadkeep.models import AuditEntry
-
-
-@pytest.fixture(params=["sync", "async"])
-def stores(request: pytest.FixtureRequest, db_url: str) -> Iterator[Stores]:
-    opened = Stores(db_url, request.param)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _entries(store: ConversationStore, **filters: Any) -> list[AuditEntry]:

@@ -9,8 +9,7 @@ pruned text, and seqs keep growing — a capped conversation holds the contiguou
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,17 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.store.custom_stores import Stores
+from tests.store.races import race
 from tests.store.state import contents, seqs, snapshot
 from threadkeep import Conflict, ConversationStore, MessageDraft
-
-
-@pytest.fixture(params=["sync", "async"])
-def stores(request: pytest.FixtureRequest, db_url: str) -> Iterator[Stores]:
-    opened = Stores(db_url, request.param)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _assert_consistent(store: ConversationStore, conversation_id: str) -> None:
@@ -226,33 +217,13 @@ def test_no_cap_by_default(stores: Stores) -> None:
     assert seqs(store, conv.id) == list(range(1, 301))
 
 
-def _race(*workers: Callable[[], None]) -> list[BaseException]:
-    barrier = threading.Barrier(len(workers))
-    errors: list[BaseException] = []
-
-    def run(worker: Callable[[], None]) -> None:
-        barrier.wait()
-        try:
-            worker()
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(worker,)) for worker in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def test_concurrent_appends_under_the_cap(db_url: str) -> None:
     """Writers racing past the cap leave exactly the newest ``cap``, counters right.
 
     Guards against a prune computed outside the writer's lock (two writers would
     delete on a stale last_seq and leave too few or too many messages).
     """
-    stores = Stores(db_url, "sync")
-    try:
+    with Stores(db_url, "sync") as stores:
         store = stores.open(max_messages_per_conversation=10)
         conv = store.create_conversation()
 
@@ -267,13 +238,11 @@ def test_concurrent_appends_under_the_cap(db_url: str) -> None:
 
             return work
 
-        assert _race(writer("a"), writer("b"), writer("c")) == []
+        assert race(writer("a"), writer("b"), writer("c")) == []
         after = store.get_conversation(conv.id)
         assert (after.message_count, after.last_seq, after.token_count) == (10, 60, 10)
         assert seqs(store, conv.id) == list(range(51, 61))
         _assert_consistent(store, conv.id)
-    finally:
-        stores.close()
 
 
 # ------------------------------------------------------------------------ property
@@ -295,8 +264,7 @@ OPERATIONS = st.lists(
 def test_cap_matches_a_list_model(db_url: str, cap: int, operations: list[Any]) -> None:
     """Under any mix of appends (batches, text or tool calls), pops and clears, the
     conversation is the newest ``cap`` of what a plain list holds, with right counters."""
-    stores = Stores(db_url, "sync")
-    try:
+    with Stores(db_url, "sync") as stores:
         store = stores.open(max_messages_per_conversation=cap)
         conv = store.create_conversation()
         model: list[str] = []
@@ -318,5 +286,3 @@ def test_cap_matches_a_list_model(db_url: str, cap: int, operations: list[Any]) 
                 model = []
             assert contents(store, conv.id) == model
             _assert_consistent(store, conv.id)
-    finally:
-        stores.close()

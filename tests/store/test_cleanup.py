@@ -10,7 +10,7 @@ are moved by writing ``updated_at``/``trashed_at`` directly, so nothing waits.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import pytest
 
@@ -18,15 +18,6 @@ from tests.store.custom_stores import DAY, Stores, utcnow
 from threadkeep import Conversation, InvalidInput, MessageDraft, NotFound, Page
 from threadkeep.models import CleanupItem, CleanupPlan
 from threadkeep.store import retention
-
-
-@pytest.fixture(params=["sync", "async"])
-def stores(request: pytest.FixtureRequest, db_url: str) -> Iterator[Stores]:
-    opened = Stores(db_url, request.param)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _ids(items: Iterable[CleanupItem]) -> list[str]:

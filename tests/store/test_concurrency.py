@@ -9,30 +9,10 @@ updates there.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
+from tests.store.races import race
 from threadkeep import Conflict, ConversationStore, MessageDraft
-
-
-def _race(*workers: Callable[[], None]) -> list[BaseException]:
-    """Run the workers in threads that start together; return what they raised."""
-    barrier = threading.Barrier(len(workers))
-    errors: list[BaseException] = []
-
-    def run(worker: Callable[[], None]) -> None:
-        barrier.wait()
-        try:
-            worker()
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(worker,)) for worker in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def test_concurrent_appends_keep_seqs_gapless(store: ConversationStore) -> None:
@@ -51,7 +31,7 @@ def test_concurrent_appends_keep_seqs_gapless(store: ConversationStore) -> None:
 
         return work
 
-    assert _race(writer("a"), writer("b"), writer("c")) == []
+    assert race(writer("a"), writer("b"), writer("c")) == []
     messages = store.get_messages(conv.id)
     assert [m.seq for m in messages] == list(range(1, 61))
     after = store.get_conversation(conv.id)
@@ -78,7 +58,7 @@ def test_token_count_survives_concurrent_updates(store: ConversationStore) -> No
         for _ in range(40):
             store.append_message(conv.id, "user", "y", tokens=1)
 
-    assert _race(updater(targets[0].id), updater(targets[1].id), appender, appender) == []
+    assert race(updater(targets[0].id), updater(targets[1].id), appender, appender) == []
     total = sum(m.tokens or 0 for m in store.get_messages(conv.id))
     assert total == 2 * 39 + 2 * 40
     assert store.get_conversation(conv.id).token_count == total
@@ -101,7 +81,7 @@ def test_a_run_finishes_once_under_a_race(store: ConversationStore) -> None:
     for _ in range(15):
         run = store.start_run(conv.id, provider="echo")
         finished: list[str] = []
-        errors = _race(finish(run.id, "completed", finished), finish(run.id, "failed", finished))
+        errors = race(finish(run.id, "completed", finished), finish(run.id, "failed", finished))
         assert len(finished) == 1, f"both finishes succeeded: {finished}"
         assert [type(e) for e in errors] == [Conflict]
         assert store.get_run(run.id).status == finished[0]
@@ -115,7 +95,7 @@ def test_concurrent_retries_with_one_key_write_once(store: ConversationStore) ->
     def retry() -> None:
         results.append(store.append_message(conv.id, "user", "once", idempotency_key="k").id)
 
-    assert _race(retry, retry, retry, retry) == []
+    assert race(retry, retry, retry, retry) == []
     assert len(set(results)) == 1
     assert [m.id for m in store.get_messages(conv.id)] == results[:1]
     assert store.get_conversation(conv.id).message_count == 1
@@ -129,6 +109,6 @@ def test_concurrent_get_or_create_creates_once(store: ConversationStore) -> None
     def get_or_create() -> None:
         results.append(store.get_or_create_conversation(given, title="t").id)
 
-    assert _race(get_or_create, get_or_create, get_or_create, get_or_create) == []
+    assert race(get_or_create, get_or_create, get_or_create, get_or_create) == []
     assert results == [given] * 4
     assert [c.id for c in store.list_conversations(status="all")] == [given]

@@ -376,3 +376,42 @@ def test_narrow_results_fall_back_to_the_join(
             break
     assert seen == [5, 4, 3, 2, 1]
     assert [h.seq for h in alice.search("lynx", role="user", limit=1)] == [4]
+
+
+PARITY_TEXT = (
+    "see https://docs.python.org/3/library/sqlite3.html and "
+    "/usr/local/lib/python3.11/site-packages/foo_bar.py and src/threadkeep/redact.py, "
+    "mail user@example.com about v1.2.3 (pi is 3.14159); it's the foo-bar fix"
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "python",
+        "docs",
+        "sqlite3",
+        "html",
+        "usr",
+        "redact",
+        "threadkeep",
+        "example",
+        "v1.2.3",
+        "3.14159",
+        "site-packages",
+        "foo_bar",
+        "foo-bar",
+        "it's",
+        '"python org"',
+        "https://docs.python.org",
+    ],
+)
+def test_both_engines_find_words_inside_urls_paths_and_versions(
+    store: ConversationStore, query: str
+) -> None:
+    """Guards against PostgreSQL's parser keeping URLs, paths, e-mails and versions as
+    single tokens: every word a person can see is found, on both engines alike."""
+    c = store.create_conversation(title="docs.python.org notes")
+    store.append_message(c.id, "user", PARITY_TEXT)
+    assert _message_hits(store, query) == [(c.id, 1)]
+    assert _message_hits(store, query + " -zzz") == [(c.id, 1)]

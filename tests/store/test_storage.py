@@ -8,22 +8,10 @@ the setting once the size passes ``storage_warning_bytes``, and ``None`` otherwi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.store.custom_stores import Stores
 from threadkeep import MessageDraft
-
-
-@pytest.fixture(params=["sync", "async"])
-def stores(request: pytest.FixtureRequest, db_url: str) -> Iterator[Stores]:
-    opened = Stores(db_url, request.param)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_size_grows_with_the_data(stores: Stores) -> None:
@@ -41,8 +29,7 @@ def test_size_grows_with_the_data(stores: Stores) -> None:
 
 def test_sqlite_size_is_file_plus_wal(sqlite_url: str) -> None:
     """On SQLite the size is exactly the database file plus its -wal file."""
-    stores = Stores(sqlite_url, "sync")
-    try:
+    with Stores(sqlite_url, "sync") as stores:
         store = stores.open()
         conv = store.create_conversation()
         store.append_message(conv.id, "user", "x" * 10_000)
@@ -50,8 +37,6 @@ def test_sqlite_size_is_file_plus_wal(sqlite_url: str) -> None:
         wal = path.with_name(path.name + "-wal")
         expected = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
         assert store.database_size() == expected
-    finally:
-        stores.close()
 
 
 def test_no_warning_unless_configured_and_exceeded(stores: Stores) -> None:

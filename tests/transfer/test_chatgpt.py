@@ -344,10 +344,11 @@ def test_zip_with_single_file_and_plain_file_and_directory(tmp_path: Path) -> No
 
 
 def test_zip_entry_over_the_limit_is_refused(tmp_path: Path) -> None:
-    """Guards: a huge (or bomb) entry is refused once it unpacks past the limit."""
+    """Guards: a huge (or bomb) entry is refused from the size it declares, before it is
+    decompressed."""
     big = b"[" + b" " * 10_000 + b"]"
     path = write_zip(tmp_path / "export.zip", {"conversations.json": big})
-    with pytest.raises(TooLarge, match=r"export\.zip/conversations\.json: unpacks to more"):
+    with pytest.raises(TooLarge, match=r"export\.zip: unpacks to 10,002 bytes \(as its directory"):
         list(chatgpt.load(path, limits=ImportLimits(max_unpacked_bytes=1_000)))
 
 
@@ -375,3 +376,31 @@ def test_zip_without_conversations_and_bad_json(tmp_path: Path) -> None:
     broken = write_zip(tmp_path / "broken.zip", {"conversations.json": b"[{"})
     with pytest.raises(InvalidInput, match=r"broken\.zip/conversations\.json: not valid JSON"):
         list(chatgpt.load(broken))
+
+
+def test_provider_and_model() -> None:
+    """Guards against a ChatGPT conversation imported without its provider and model
+    (default_model_slug); a model too long for its column stays only in the context."""
+    result = parse_one(edited_tree())
+    assert (result.provider, result.model, result.provider_session_id) == (
+        "openai",
+        "gpt-4o",
+        None,
+    )
+    assert result.context["chatgpt"]["default_model_slug"] == "gpt-4o"
+    odd = parse_one(conversation([], current=None, default_model_slug="x" * 300))
+    assert odd.model is None and odd.context["chatgpt"]["default_model_slug"] == "x" * 300
+    assert parse_one(conversation([], current=None, default_model_slug=None)).model is None
+
+
+def test_a_large_export_is_read_one_conversation_at_a_time(tmp_path: Path) -> None:
+    """Guards against decoding a whole conversations.json before the first conversation:
+    the first is yielded before a broken tail further on is even read."""
+    text = json.dumps([titled("c1", "first"), titled("c2", "second")])
+    path = tmp_path / "conversations.json"
+    path.write_text(text[:-1] + ", {" + " " * 200_000 + "broken")
+    results = chatgpt.load(path)
+    assert next(results).title == "first"
+    assert next(results).title == "second"
+    with pytest.raises(InvalidInput, match=r"conversations\.json: not valid JSON at line 1"):
+        next(results)

@@ -225,3 +225,32 @@ def test_load_reads_a_directory_tree(tmp_path: Path) -> None:
     broken.write_bytes(b"\xff\xfe\n")
     with pytest.raises(InvalidInput, match=re.escape(str(broken))):
         list(claude_code.load(broken))
+
+
+def test_provider_session_and_the_latest_model() -> None:
+    """Guards against a Claude Code conversation imported without what resumes it: the
+    provider, the session id, and the model of its latest reply (not Claude Code's own
+    "<synthetic>" notices)."""
+    notice = _assistant("a3", "msg_03", [{"type": "text", "text": "API Error"}])
+    notice = notice.replace("claude-sonnet-4-20250514", "<synthetic>")
+    conversation = _one(
+        _user("u1", "Hi"),
+        _assistant("a1", "msg_01", [{"type": "text", "text": "Hello"}]),
+        _user("u2", "More"),
+        _assistant("a2", "msg_02", [{"type": "text", "text": "Sure"}]).replace(
+            "claude-sonnet-4-20250514", "claude-opus-4-1-20250805"
+        ),
+        notice,
+    )
+    assert conversation.provider == "claude-code"
+    assert conversation.provider_session_id == SESSION
+    assert conversation.model == "claude-opus-4-1-20250805"
+
+
+def test_lines_without_a_session_id_record_no_provider_session() -> None:
+    """Guards against recording the file's name as a resumable session id."""
+    line = json.loads(_user("u1", "Hi"))
+    del line["sessionId"]
+    conversation = _one(json.dumps(line))
+    assert conversation.source.source_id == Path(FILE).stem
+    assert conversation.provider_session_id is None

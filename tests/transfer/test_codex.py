@@ -174,3 +174,32 @@ def test_load_reads_the_dated_directory_tree(tmp_path: Path) -> None:
     rollout.write_text(_meta() + "\n" + _message("user", "hi") + "\n", encoding="utf-8")
     conversations = list(codex.load(tmp_path))
     assert [c.source for c in conversations] == [Source("codex", str(rollout), SESSION)]
+
+
+def test_provider_session_model_and_title() -> None:
+    """Guards against a Codex conversation imported without what resumes it (provider,
+    session, model) and without a title (rollouts have none: the first thing the user
+    typed stands in, shortened, never an injected instructions message)."""
+    conversation = _one(
+        _meta(),
+        _message("user", "<user_instructions>Prefer small diffs.</user_instructions>"),
+        _line("turn_context", {"cwd": "/home/dev/shop", "model": "gpt-5"}),
+        _message("user", "Fix   the\nrounding " + "in the cart total " * 10),
+        _message("assistant", "Done"),
+        _line("turn_context", {"cwd": "/home/dev/shop", "model": "gpt-5-codex"}),
+        _message("user", "Thanks"),
+    )
+    assert (conversation.provider, conversation.provider_session_id) == ("codex", SESSION)
+    assert conversation.model == "gpt-5-codex"  # the latest turn's
+    assert conversation.title is not None and len(conversation.title) == codex.TITLE_CHARS
+    assert conversation.title.startswith("Fix the rounding in the cart total in the")
+    assert conversation.title.endswith("…")
+    assert "model" not in conversation.context
+    assert codex.title_from("  Short\n") == "Short"
+    assert codex.title_from(" \n ") is None
+
+
+def test_a_rollout_without_meta_has_no_provider_session() -> None:
+    """Guards against recording a made-up session id (the file's name) as resumable."""
+    conversation = _one(_message("user", "Hi"))
+    assert (conversation.provider, conversation.provider_session_id) == ("codex", None)

@@ -114,13 +114,19 @@ CHATGPT_ONE = json.dumps(
 
 
 def test_zip_bomb_is_stopped_at_the_unpacked_limit(open_limited: OpenStore, tmp_path: Path) -> None:
-    """Guards against a small zip expanding into gigabytes in memory: decompression
-    stops at import_max_unpacked_bytes, whatever the headers claim."""
+    """Guards against a small zip expanding into gigabytes in memory: the sizes its
+    directory declares are refused before anything is decompressed."""
     store = open_limited(import_max_unpacked_bytes=1_000_000)
     bomb = b"[" + b" " * 20_000_000 + b"]"  # valid JSON, compresses ~1000:1
     path = _zip(tmp_path / "export.zip", {"conversations.json": bomb})
     assert path.stat().st_size < 100_000
-    _refused(store, path, TooLarge, r"export\.zip/conversations\.json: unpacks to more than 1,000")
+    _refused(
+        store,
+        path,
+        TooLarge,
+        r"export\.zip: unpacks to 20,000,002 bytes \(as its directory declares\), over the "
+        r"limit of 1,000,000 bytes",
+    )
 
 
 def test_gzip_bomb_is_stopped_at_the_unpacked_limit(
@@ -181,7 +187,12 @@ def test_deep_nesting_is_refused_in_a_json_document(
     document = json.loads(path.read_text())
     document["conversations"][0]["messages"][0]["metadata"] = _nested(20)
     path.write_text(json.dumps(document))
-    _refused(store, path, InvalidInput, r"doc\.json: JSON nested deeper than 16 levels")
+    _refused(
+        store,
+        path,
+        InvalidInput,
+        r"doc\.json: conversations\[0\]\.messages\[0\]: JSON nested deeper than 16 levels",
+    )
 
 
 def test_deep_nesting_is_refused_on_its_jsonl_line(open_limited: OpenStore, tmp_path: Path) -> None:
@@ -376,8 +387,8 @@ def test_a_100_mb_message_is_too_large_in_jsonl(open_limited: OpenStore, tmp_pat
 
 
 def test_a_100_mb_message_is_too_large_in_json(open_limited: OpenStore, tmp_path: Path) -> None:
-    """Guards: in a JSON document the message is refused by its length, naming it,
-    before it is re-encoded for the checksum or checked again by the store."""
+    """Guards: in a JSON document the message is refused once its text passes what the
+    largest message can take, naming it, without reading (or decoding) 100 MB."""
     store = open_limited()
     path = _export(store, tmp_path / "huge.json")
     head, tail = path.read_text().split('"content":"hello"')
@@ -390,7 +401,8 @@ def test_a_100_mb_message_is_too_large_in_json(open_limited: OpenStore, tmp_path
         store,
         path,
         TooLarge,
-        r"huge\.json: conversations\[0\]\.messages\[0\]\.content: .*setting max_message_bytes",
+        r"huge\.json: conversations\[0\]\.messages\[0\]: over 8,454,144 characters .*"
+        r"setting max_message_bytes",
     )
 
 

@@ -21,6 +21,7 @@ from tests.transfer.test_chatgpt import node
 from tests.transfer.test_claude_code import SESSION as CLAUDE_SESSION
 from tests.transfer.test_claude_code import _assistant, _user
 from tests.transfer.test_codex import SESSION as CODEX_SESSION
+from tests.transfer.test_codex import _line as codex_line
 from tests.transfer.test_codex import _message as codex_message
 from tests.transfer.test_codex import _meta as codex_meta
 from tests.transfer.test_langchain_sql import write_history
@@ -28,7 +29,12 @@ from tests.transfer.test_open_webui import regenerated
 from threadkeep import ConversationStore, Settings, open_store
 from threadkeep.errors import InvalidInput
 from threadkeep.store.imports import ConversationImport, MessageImport
-from threadkeep.transfer.importer import ImportProgress, detect_format, import_paths
+from threadkeep.transfer.importer import (
+    ImportProgress,
+    ImportReport,
+    detect_format,
+    import_paths,
+)
 from threadkeep.transfer.registry import format_names
 
 
@@ -132,13 +138,16 @@ def test_every_foreign_format_imports_with_its_source(
     assert set(sources) == set(files)
     assert sources["claude-code"]["source_id"] == CLAUDE_SESSION
     assert sources["codex"]["source_id"] == CODEX_SESSION
-    assert sources["langchain-sql"] == {
+    assert {k: sources["langchain-sql"][k] for k in ("format", "file", "source_id")} == {
         "format": "langchain-sql",
         "file": "langchain.db",
         "source_id": "default",
     }
     assert report.messages_imported == sum(len(m) for _, m in stored.values())
     by_format = {c["context"]["source"]["format"]: m for c, m in stored.values()}
+    # What a re-import compares against: how many messages came, and the seq they reached.
+    for name, source in sources.items():
+        assert source["messages"] == len(by_format[name]) == source["seq"]
     assert [m["content"] for m in by_format["chatgpt"]] == ["Sourdough?", "Feed it daily."]
     assert [m["seq"] for m in by_format["open-webui"]] == [1, 2, 3, 4]
 
@@ -326,3 +335,65 @@ def test_imported_messages_are_searchable(store: ConversationStore, tmp_path: Pa
     hits = store.search("rounding")
     assert [hit.role for hit in hits.items] == ["assistant"]
     assert "drift" in store.search("drift").items[0].snippet
+
+
+def test_provider_model_and_session_land_in_their_columns(
+    store: ConversationStore, tmp_path: Path
+) -> None:
+    """Guards against imports leaving provider, model and provider session empty though
+    the sources name them: a Claude Code or Codex session is resumable only with them."""
+    files = _foreign_files(tmp_path)
+    codex = files["codex"]
+    turn = codex_line("turn_context", {"cwd": "/home/dev/shop", "model": "gpt-5-codex"})
+    lines = codex.read_text().splitlines()
+    codex.write_text("\n".join([lines[0], turn, *lines[1:]]) + "\n")
+    import_paths(store, [files["chatgpt"], files["claude-code"], codex])
+    found = {
+        c["context"]["source"]["format"]: (
+            c["provider"],
+            c["model"],
+            c["provider_session_id"],
+            c["title"],
+        )
+        for c, _ in snapshot(store).values()
+    }
+    assert found == {
+        "chatgpt": ("openai", "gpt-4o", None, "Sourdough starter schedule"),
+        "claude-code": ("claude-code", "claude-sonnet-4-20250514", CLAUDE_SESSION, None),
+        "codex": ("codex", "gpt-5-codex", CODEX_SESSION, "Fix rounding"),
+    }
+    listed = store.list_conversations(provider="codex").items
+    assert [c.provider_session_id for c in listed] == [CODEX_SESSION]
+
+
+def test_old_history_under_cleanup_gets_a_warning(db_url: str, tmp_path: Path) -> None:
+    """Guards against importing years of history into a database with
+    cleanup_inactive_days set, and finding it in the trash after the next cleanup
+    without having been told."""
+    files = _foreign_files(tmp_path)
+    with open_store(db_url, settings=Settings.load(cleanup_inactive_days=30)) as store:
+        report = import_paths(store, [files["claude-code"], files["codex"]])
+        (warning,) = report.warnings
+        assert warning.startswith("2 imported conversation(s) were last active more than 30")
+        assert "the next cleanup moves them to the trash" in warning
+        assert len(store.plan_cleanup().items) == 2  # the warning tells the truth
+        assert import_paths(store, [files["claude-code"]]).warnings == ()  # skipped
+    with open_store(db_url, settings=Settings.load()) as store:
+        assert import_paths(store, [files["openai-messages"]]).warnings == ()
+
+
+def test_the_report_as_json_names_every_count() -> None:
+    """Guards: --json output carries the new counts and the warnings."""
+    report = ImportReport("codex", 1, 0, 0, 1, 0, {}, 1, 3, ("a warning",))
+    assert report.to_dict() == {
+        "format": "codex",
+        "files": 1,
+        "conversations_imported": 0,
+        "messages_imported": 0,
+        "conversations_updated": 1,
+        "messages_appended": 3,
+        "conversations_skipped": 1,
+        "ids_renamed": 0,
+        "redacted": {},
+        "warnings": ["a warning"],
+    }

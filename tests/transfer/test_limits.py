@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from threadkeep.errors import InvalidInput, TooLarge
-from threadkeep.transfer.limits import ImportLimits, check_depth, iter_lines, load_json
+from threadkeep.transfer.limits import (
+    ImportLimits,
+    _Bounded,
+    check_depth,
+    iter_lines,
+    load_json,
+    zip_entries,
+)
 
 
 def _nested(depth: int) -> Any:
@@ -48,3 +57,73 @@ def test_lines_are_numbered_and_bounded() -> None:
         next(lines)
     with pytest.raises(InvalidInput, match=r"g\.jsonl:1: not UTF-8"):
         list(iter_lines(io.BytesIO(b"\xff\xfe\n"), "g.jsonl", limits))
+
+
+class _Endless(io.RawIOBase):
+    """A stream of spaces that never ends, counting what was asked of it."""
+
+    def __init__(self) -> None:
+        self.given = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        size = 1 << 16 if size < 0 else size
+        self.given += size
+        return b" " * size
+
+
+def test_the_bounded_reader_stops_at_the_limit() -> None:
+    """Guards the second guard (headers that lie, gzip): decompressed data is counted
+    as it is read, and reading stops at the limit, not after reading on."""
+    endless = _Endless()
+    stream = io.BufferedReader(_Bounded(endless, 1_000_000, "x.gz"), 1 << 16)
+    with pytest.raises(TooLarge, match=r"x\.gz: unpacks to more than 1,000,000 bytes"):
+        stream.read()
+    assert endless.given == 1_000_001
+
+
+def _zip(path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _wanted(name: str) -> bool:
+    return name.endswith(".json")
+
+
+def test_declared_sizes_are_judged_before_reading(tmp_path: Path) -> None:
+    """Guards: the members to read are refused from their declared sizes — together
+    against import_max_unpacked_bytes, each against import_max_bytes — while members
+    that are never read (a ChatGPT export's images) do not count."""
+    path = _zip(
+        tmp_path / "export.zip",
+        {"a.json": b" " * 6_000, "b.json": b" " * 6_000, "image.png": b"\0" * 50_000},
+    )
+    assert path.stat().st_size < 2_000
+    assert len(zip_entries(path, ImportLimits(max_unpacked_bytes=12_000), _wanted)) == 2
+    with pytest.raises(TooLarge, match=r"export\.zip: unpacks to 12,000 bytes \(as its directory"):
+        zip_entries(path, ImportLimits(max_unpacked_bytes=11_999), _wanted)
+    with pytest.raises(TooLarge, match=r"export\.zip/a\.json: declares 6,000 bytes unpacked"):
+        zip_entries(path, ImportLimits(max_bytes=5_999, max_unpacked_bytes=10**9), _wanted)
+
+
+def test_members_stream_within_the_archive_limit(tmp_path: Path) -> None:
+    """Guards: members are read as streams that count against one total for the archive."""
+    path = _zip(tmp_path / "export.zip", {"a.json": b"[1]", "b.json": b"[22]"})
+    (_, first), (_, second) = zip_entries(path, ImportLimits(), _wanted)
+    with first() as stream:
+        assert stream.read() == b"[1]"
+    with second() as stream:
+        assert stream.read() == b"[22]"
+
+
+def test_members_compressed_otherwise_than_deflate_are_refused(tmp_path: Path) -> None:
+    """Guards against bzip2 or LZMA members, which zipfile decompresses a whole input
+    chunk at a time, without a bound on what comes out."""
+    path = _zip(tmp_path / "export.zip", {"a.json": b"[]"}, method=zipfile.ZIP_BZIP2)
+    with pytest.raises(InvalidInput, match=r"export\.zip/a\.json: compressed with method 12"):
+        zip_entries(path, ImportLimits(), _wanted)

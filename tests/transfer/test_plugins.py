@@ -86,10 +86,12 @@ def test_a_plugin_format_is_detected_and_imported(
         2,
     )
     ((conversation, messages),) = snapshot(store).values()
-    assert conversation["context"]["source"] == {
+    source = conversation["context"]["source"]
+    assert {key: source[key] for key in ("format", "file", "source_id", "messages")} == {
         "format": "fake-log",
         "file": "chat.fakelog",
         "source_id": "chat",
+        "messages": 2,
     }
     assert [m["content"] for m in messages] == ["hello", "hi there"]
     assert import_paths(store, [path]).conversations_skipped == 1

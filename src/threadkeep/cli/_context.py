@@ -6,22 +6,36 @@ root command's parameters) or after it; the one nearer the command wins.
 Commands use :func:`opened_store`, which also maps errors to exit codes, closes the
 store, and prints the storage warning (SPEC S7.3) on stderr when the database has grown
 past the configured size — after any command, so the person sees it where they work.
+
+Opening a store creates a missing SQLite file (and its directories): right for a
+command that writes (``import``, ``rename``, ``db upgrade``), which is how a database
+comes to be, and wrong for one that only reads. A mistyped ``--db`` must not leave a
+new empty database behind and answer "no conversations" as if all were well; so a
+command that only reads passes ``create=False`` and, when the file is missing, exits 6
+with one line naming the path and how to create it. The default database in the data
+directory is no exception: before anything was stored there is no database, and the
+line says so and what creates it (a listing that is empty, exit 0, would hide a
+mistyped ``THREADKEEP_DATABASE_URL`` the same way).
 """
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
 
 from threadkeep.cli.output import errors_to_exit_codes, warn
-from threadkeep.errors import ThreadkeepError
+from threadkeep.db.engine import normalize_url
+from threadkeep.errors import StoreUnavailable, ThreadkeepError
 from threadkeep.settings import Settings
 from threadkeep.store import ConversationStore, open_store
 
-__all__ = ["DbOption", "cli_settings", "cli_store", "opened_store"]
+__all__ = ["DbOption", "cli_settings", "cli_store", "opened_store", "require_database"]
 
 DbOption = Annotated[
     str | None,
@@ -47,22 +61,54 @@ def cli_settings(ctx: typer.Context, db: str | None = None, **overrides: object)
     return Settings.load(**overrides)
 
 
-def cli_store(ctx: typer.Context, db: str | None, *, migrate: bool = True) -> ConversationStore:
-    """Open the store for a command; ``db`` is the command's ``--db`` flag, if given."""
+def require_database(settings: Settings) -> None:
+    """Raise ``StoreUnavailable`` if the database is a SQLite file that does not exist,
+    naming the path and what creates it; nothing is created. PostgreSQL: nothing to do
+    (its database is made by its administrator)."""
+    url = make_url(normalize_url(settings.resolved_database_url()))
+    if url.get_backend_name() != "sqlite" or url.database is None:
+        return
+    path = Path(url.database)
+    if path.exists():
+        return  # a directory or a file that is no database: opening says so
+    if settings.database_url is None:
+        raise StoreUnavailable(
+            f"no database yet at {path}: nothing has been stored; `threadkeep import FILE` "
+            "(or any command that writes) creates it, and `threadkeep db upgrade` creates "
+            "it empty"
+        )
+    flag = f"threadkeep --db {shlex.quote(str(path))}"
+    raise StoreUnavailable(
+        f"no database at {path} (a command that only reads never creates one): check the "
+        f"path, or create it with `{flag} db upgrade` or any command that writes, such as "
+        f"`{flag} import FILE`"
+    )
+
+
+def cli_store(
+    ctx: typer.Context, db: str | None, *, migrate: bool = True, create: bool = True
+) -> ConversationStore:
+    """Open the store for a command; ``db`` is the command's ``--db`` flag, if given.
+    ``create=False``: refuse a missing SQLite file (:func:`require_database`)."""
     overrides: dict[str, object] = {}
     if not migrate:
         overrides["migrate_on_open"] = False
-    return open_store(settings=cli_settings(ctx, db, **overrides))
+    settings = cli_settings(ctx, db, **overrides)
+    if not create:
+        require_database(settings)
+    return open_store(settings=settings)
 
 
 @contextlib.contextmanager
 def opened_store(
-    ctx: typer.Context, db: str | None = None, *, migrate: bool = True
+    ctx: typer.Context, db: str | None = None, *, migrate: bool = True, create: bool = True
 ) -> Iterator[ConversationStore]:
     """The store for the body of a command: errors become exit codes, the storage
-    warning is printed after a command that ran, and the store is closed."""
+    warning is printed after a command that ran, and the store is closed. A command
+    that only reads passes ``create=False``: a missing SQLite file is an error (exit
+    6), not created."""
     with errors_to_exit_codes():
-        store = cli_store(ctx, db, migrate=migrate)
+        store = cli_store(ctx, db, migrate=migrate, create=create)
         finished = False
         try:
             yield store

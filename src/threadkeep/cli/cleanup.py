@@ -15,8 +15,16 @@ import typer
 from rich.text import Text
 
 from threadkeep.cli._context import DbOption, opened_store
-from threadkeep.cli.output import ago, emit_json, new_table, say, show_table, title_text
-from threadkeep.models import CleanupItem
+from threadkeep.cli.output import (
+    ago,
+    emit_json,
+    new_table,
+    say,
+    show_table,
+    title_text,
+)
+from threadkeep.cli.terminal import one_line
+from threadkeep.models import CleanupItem, CleanupPlan, CleanupReport
 
 __all__ = ["app"]
 
@@ -50,24 +58,25 @@ def cleanup(
         threadkeep config set cleanup_inactive_days 180 && threadkeep cleanup
         threadkeep cleanup --all-owners --json
     """
-    with opened_store(ctx, db) as store:
+    result: CleanupPlan | CleanupReport
+    # A plan only reads; applying one writes (to an empty new database, nothing).
+    with opened_store(ctx, db, create=not dry_run) as store:
         if dry_run:
-            plan = store.plan_cleanup(all_owners=all_owners)
-            if json_output:
-                emit_json(plan.to_dict())
-                return
-            _items_table("would move to the trash", plan.to_trash)
-            _items_table("would purge", plan.to_purge)
-            say(plan.summary)
-            return
-        report = store.apply_cleanup(all_owners=all_owners)
+            result = plan = store.plan_cleanup(all_owners=all_owners)
+            tables = {"would move to the trash": plan.to_trash, "would purge": plan.to_purge}
+        else:
+            result = report = store.apply_cleanup(all_owners=all_owners)
+            tables = {
+                "moved to the trash": report.trashed,
+                "purged": report.purged,
+                "left alone (changed since the plan)": report.skipped,
+            }
     if json_output:
-        emit_json(report.to_dict())
+        emit_json(result.to_dict())
         return
-    _items_table("moved to the trash", report.trashed)
-    _items_table("purged", report.purged)
-    _items_table("left alone (changed since the plan)", report.skipped)
-    say(report.summary)
+    for title, items in tables.items():
+        _items_table(title, items)
+    say(result.summary)
 
 
 def _items_table(title: str, items: Sequence[CleanupItem]) -> None:
@@ -78,7 +87,7 @@ def _items_table(title: str, items: Sequence[CleanupItem]) -> None:
         table.add_row(
             Text(item.conversation_id, style="cyan"),
             title_text(item.title),
-            Text(item.owner),
+            Text(one_line(item.owner)),
             item.reason.replace("_", " "),
             ago(item.updated_at),
         )

@@ -26,15 +26,16 @@ from rich.text import Text
 
 from threadkeep.cli._context import DbOption, cli_settings
 from threadkeep.cli.output import (
+    JsonOption,
     emit_json,
     errors_to_exit_codes,
+    masked_url,
     new_table,
     note,
     say,
     show_table,
 )
 from threadkeep.errors import InvalidInput
-from threadkeep.redact import redact_text
 from threadkeep.settings import SETTINGS_FILE, Settings, data_dir
 
 __all__ = ["app", "setting_sources", "write_setting"]
@@ -88,9 +89,10 @@ def setting_sources(flags: dict[str, Any]) -> dict[str, str]:
 
 
 def _shown(name: str, value: Any) -> Any:
-    """A value as ``show`` prints it: passwords in URLs masked."""
+    """A value as ``show`` prints it: the password in the database URL masked, in the
+    form every command shows (``output.masked_url``)."""
     if isinstance(value, str) and name == "database_url":
-        return redact_text(value)[0]
+        return masked_url(value)
     return value
 
 
@@ -107,7 +109,7 @@ def _text(value: Any) -> str:
 @app.command()
 def show(
     ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Every setting with its value and where that value came from.
@@ -148,7 +150,9 @@ def show(
     note(f"settings file: {settings_path()}")
 
 
-@app.command("set")
+# A value may start with a dash (``-5``): it is the value, checked as any other, not an
+# unknown option.
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_command(
     name: NameArgument,
     value: Annotated[

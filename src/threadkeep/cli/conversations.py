@@ -21,7 +21,7 @@ from threadkeep.cli.filters import (
     ModelOption,
     ModeOption,
     ProviderOption,
-    Status,
+    StatusOption,
     TagOption,
     UpdatedAfterOption,
     UpdatedBeforeOption,
@@ -29,15 +29,16 @@ from threadkeep.cli.filters import (
 )
 from threadkeep.cli.output import (
     UNTITLED,
+    JsonOption,
     conversation_table,
     counted,
     emit_json,
     errors_to_exit_codes,
+    next_page,
     note,
     say,
     show_table,
     stderr,
-    stdout,
 )
 from threadkeep.errors import InvalidInput
 
@@ -51,20 +52,12 @@ ORGANIZE = "Organize"
 IdArgument = Annotated[
     str, typer.Argument(help="The conversation's id.", metavar="ID", show_default=False)
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @app.command("ls", rich_help_panel=BROWSE)
 def list_command(
     ctx: typer.Context,
-    status: Annotated[
-        Status,
-        typer.Option(
-            help="Which conversations: active, archived, trash or all.",
-            metavar="STATUS",
-            rich_help_panel="Filters",
-        ),
-    ] = "active",
+    status: StatusOption = "active",
     provider: ProviderOption = None,
     model: ModelOption = None,
     mode: ModeOption = None,
@@ -95,18 +88,8 @@ def list_command(
         threadkeep ls --json --limit 200 | jq -r '.items[].id'
     """
     with errors_to_exit_codes():
-        filters = listing_filters(
-            status=status,
-            provider=provider,
-            model=model,
-            mode=mode,
-            tag=tag,
-            updated_after=updated_after,
-            updated_before=updated_before,
-            created_after=created_after,
-            created_before=created_before,
-        )
-    with opened_store(ctx, db) as store:
+        filters = listing_filters(ctx.params)
+    with opened_store(ctx, db, create=False) as store:
         page = store.list_conversations(
             **filters, pinned_first=pinned_first, limit=limit, cursor=cursor
         )
@@ -117,10 +100,7 @@ def list_command(
         note("no conversations" + (" match these filters" if cursor is None else " left"))
         return
     show_table(conversation_table(page.items, with_status=status != "active"))
-    if page.next_cursor is not None:
-        stdout.print(
-            Text.assemble(("next page: ", "dim"), f"--cursor {page.next_cursor}"), soft_wrap=True
-        )
+    next_page(page.next_cursor)
 
 
 @app.command(rich_help_panel=ORGANIZE)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from threadkeep.cli._context import DbOption, opened_store
-from threadkeep.cli.output import emit_json, say
+from threadkeep.cli.output import JsonOption, emit_json, say
 
 app = typer.Typer(
     help="Database schema, backup and restore.",
@@ -21,18 +21,19 @@ app = typer.Typer(
 def current(
     ctx: typer.Context,
     db: DbOption = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Show the database's schema revision and the latest one.
 
-    Does not migrate: it tells whether `threadkeep db upgrade` is due.
+    Does not migrate, nor create a missing file: it tells whether
+    `threadkeep db upgrade` is due.
 
     Examples:
 
         threadkeep db current
         threadkeep --db postgresql+psycopg://me@db/chats db current --json
     """
-    with opened_store(ctx, db, migrate=False) as store:
+    with opened_store(ctx, db, migrate=False, create=False) as store:
         revision = store.schema_revision()
         head = store.latest_schema_revision()
         if json_output:
@@ -48,6 +49,8 @@ def upgrade(ctx: typer.Context, db: DbOption = None) -> None:
 
     Opening a database does this by itself unless the `migrate_on_open` setting is
     off; if a revision fails, the file is restored and the error names the backup.
+    A SQLite file that does not exist yet is created, with its directories: this is
+    how to make an empty database for the commands that only read.
 
     Example:
 
@@ -58,7 +61,10 @@ def upgrade(ctx: typer.Context, db: DbOption = None) -> None:
         if report.from_revision == report.to_revision:
             say(f"already at revision {report.to_revision}")
             return
-        say(f"upgraded from {report.from_revision} to {report.to_revision}")
+        if report.from_revision is None:  # a new file, or one without threadkeep's tables
+            say(f"created the schema at revision {report.to_revision}")
+        else:
+            say(f"upgraded from {report.from_revision} to {report.to_revision}")
         if report.backup_path is not None:
             say(f"backup of the previous state: {report.backup_path}")
 
@@ -80,7 +86,7 @@ def backup(
 
         threadkeep db backup ~/backups/threadkeep-$(date +%F).db
     """
-    with opened_store(ctx, db) as store:
+    with opened_store(ctx, db, create=False) as store:
         say(f"backed up to {store.backup(path)}")
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from threadkeep.cli._context import DbOption, cli_settings, opened_store
+from threadkeep.cli._context import DbOption, cli_settings, opened_store, require_database
 from threadkeep.cli.output import (
     counted,
     emit_json,
@@ -44,11 +44,11 @@ def doctor(
 ) -> None:
     """Check the database: SQLite version and settings, integrity, search index, rows.
 
-    A row that cannot be read (invalid JSON, an impossible value) never makes a
-    conversation unreadable — it is skipped — and `doctor` reports it; `--repair`
-    moves such rows to the quarantine table and rebuilds a search index that does not
-    match. The database is examined as it is: never created, never migrated. Exits 1
-    when a check fails.
+    A damaged value (invalid JSON, an impossible value) never makes a conversation
+    unreadable — reads use a safe value in its place and log the row — and `doctor`
+    reports it; `--repair` copies such values to the quarantine table, writes the safe
+    value, and rebuilds a search index that does not match. The database is examined
+    as it is: never created, never migrated. Exits 1 when a check fails.
 
     Examples:
 
@@ -59,8 +59,10 @@ def doctor(
     with errors_to_exit_codes():
         # Examine the database as it is: a missing file is an error here, not created,
         # and an old schema is reported, not migrated.
-        check_database_file(cli_settings(ctx, db).resolved_database_url())
-    with opened_store(ctx, db, migrate=False) as store:
+        settings = cli_settings(ctx, db)
+        require_database(settings)
+        check_database_file(settings.resolved_database_url())
+    with opened_store(ctx, db, migrate=False, create=False) as store:
         report = run_doctor(store, repair=repair)
         if json_output:
             emit_json(report.to_dict())

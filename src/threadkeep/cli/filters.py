@@ -1,5 +1,10 @@
 """The options that narrow a listing (``ls``, ``export``, ``search``), and dates as typed.
 
+Each option is declared once here, as an ``Annotated`` alias a command lists among its
+parameters (Typer reads options from the signature); the command hands its parameters
+(``ctx.params``) to :func:`listing_filters`, which turns those it knows into store
+arguments, so the parsing is written once too.
+
 A date is accepted the way a person writes it:
 
 * a day, ``2026-11-01`` (midnight UTC), or a full ISO 8601 time,
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import typer
@@ -30,6 +36,7 @@ __all__ = [
     "ModelOption",
     "ProviderOption",
     "Status",
+    "StatusOption",
     "TagOption",
     "UpdatedAfterOption",
     "UpdatedBeforeOption",
@@ -59,6 +66,14 @@ def _text_option(flag: str, help: str, metavar: str) -> Any:
     )
 
 
+StatusOption = Annotated[
+    Status,
+    typer.Option(
+        help="Which conversations: active, archived, trash or all.",
+        metavar="STATUS",
+        rich_help_panel=_FILTERS,
+    ),
+]
 ProviderOption = Annotated[
     str | None, _text_option("--provider", "Only this provider (openai, claude-code, …).", "NAME")
 ]
@@ -121,27 +136,19 @@ def parse_when(
     return parsed.astimezone(dt.UTC)
 
 
-def listing_filters(
-    *,
-    status: Status | None = "active",
-    provider: str | None = None,
-    model: str | None = None,
-    mode: str | None = None,
-    tag: str | None = None,
-    updated_after: str | None = None,
-    updated_before: str | None = None,
-    created_after: str | None = None,
-    created_before: str | None = None,
-) -> dict[str, Any]:
-    """The options of ``ls`` as ``list_conversations`` keyword arguments (dates parsed)."""
+def listing_filters(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A command's filter options, from its parameters (``ctx.params``), as
+    ``list_conversations`` keyword arguments: dates parsed, ``--status all`` as no status
+    filter; an option the command does not have is ``None``."""
+    status: Status | None = params.get("status", "active")
     return {
         "status": None if status == "all" else status,
-        "provider": provider,
-        "model": model,
-        "mode": mode,
-        "tag": tag,
-        "updated_after": parse_when(updated_after, "--updated-after"),
-        "updated_before": parse_when(updated_before, "--updated-before"),
-        "created_after": parse_when(created_after, "--created-after"),
-        "created_before": parse_when(created_before, "--created-before"),
+        "provider": params.get("provider"),
+        "model": params.get("model"),
+        "mode": params.get("mode"),
+        "tag": params.get("tag"),
+        "updated_after": parse_when(params.get("updated_after"), "--updated-after"),
+        "updated_before": parse_when(params.get("updated_before"), "--updated-before"),
+        "created_after": parse_when(params.get("created_after"), "--created-after"),
+        "created_before": parse_when(params.get("created_before"), "--created-before"),
     }

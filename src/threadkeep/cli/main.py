@@ -4,13 +4,17 @@ Each command group lives in its own module (``conversations``, ``show``, ``searc
 ``stats``, ``transfer``, ``cleanup``, ``doctor``, ``config``, ``db``) and is registered
 here; top-level commands are merged into the root (``threadkeep ls``), groups keep their
 name (``threadkeep db upgrade``). Help texts are Markdown.
+
+The root command is a :class:`RootGroup`, so that Click's usage errors, raised while
+the arguments of any command are parsed, print as one line like every other error.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from threadkeep.cli import (
     cleanup,
@@ -23,9 +27,31 @@ from threadkeep.cli import (
     stats,
     transfer,
 )
-from threadkeep.cli.output import errors_to_exit_codes, say
+from threadkeep.cli.output import errors_to_exit_codes, say, usage_errors_to_one_line
+
+
+class RootGroup(typer.core.TyperGroup):
+    """The ``threadkeep`` command: a usage error anywhere below it (an unknown option, a
+    missing argument, a value out of range) is one ``error (invalid_input): …`` line on
+    stderr and exit 2, instead of Typer's boxed panel.
+
+    Click raises them while it makes a command's context: the root's own in
+    ``make_context``, every subcommand's inside the root's ``invoke``."""
+
+    # The contexts are typed Any: Typer's Context class is Click's, wherever that is.
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        with usage_errors_to_one_line():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with usage_errors_to_one_line():
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
+    cls=RootGroup,
     name="threadkeep",
     no_args_is_help=True,
     add_completion=False,
@@ -83,8 +109,14 @@ def root(
         threadkeep --db postgresql+psycopg://me@db/chats export -o all.json.gz
         threadkeep import ~/Downloads/chatgpt-export.zip
 
-    Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 conflict,
-    5 too large, 6 store unavailable.
+    Commands that only read (`ls`, `show`, `search`, `stats`, `export`, `doctor`,
+    `cleanup --dry-run`, `db current`, `db backup`) never create a database: when the
+    SQLite file does not exist — a mistyped `--db`, or nothing stored yet — they exit 6
+    and say how to create it (`threadkeep db upgrade`, or any command that writes, such
+    as `import`).
+
+    Exit codes: 0 ok, 1 other failure, 2 invalid input (also a usage error: one line,
+    like every error), 3 not found, 4 conflict, 5 too large, 6 store unavailable.
     """
 
 

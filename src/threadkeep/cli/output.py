@@ -6,6 +6,12 @@ summaries of long work and warnings go to stderr, so stdout stays what was asked
 Everything a user or a database supplied (titles, content, paths) is printed as plain
 text, never read as Rich markup.
 
+Nothing stored or imported can drive the terminal (``cli/terminal.py`` says how): the
+two consoles here show every control character of the text they print as a visible
+escape, newline and tab excepted; titles and table cells are escaped as they are built
+(``one_line``), so a table keeps its columns; ``--json`` stays exact JSON, with DEL and
+the C1 controls escaped too.
+
 Exit codes scripts can rely on:
 
 ====  ==================  ==========================================
@@ -34,15 +40,17 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Protocol, cast
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from threadkeep.cli.terminal import TerminalConsole, json_escaped, one_line
 from threadkeep.errors import (
     Conflict,
     InvalidInput,
@@ -56,6 +64,7 @@ from threadkeep.models import Conversation, Message
 __all__ = [
     "EXIT_CODES",
     "UNTITLED",
+    "JsonOption",
     "ago",
     "conversation_table",
     "counted",
@@ -67,8 +76,10 @@ __all__ = [
     "jsonable",
     "key_value_table",
     "kinds",
+    "masked_url",
     "message_heading",
     "new_table",
+    "next_page",
     "note",
     "provider_model",
     "say",
@@ -78,6 +89,7 @@ __all__ = [
     "stdout",
     "timestamp",
     "title_text",
+    "usage_errors_to_one_line",
     "warn",
 ]
 
@@ -89,10 +101,15 @@ EXIT_CODES: dict[type[ThreadkeepError], int] = {
     StoreUnavailable: 6,
 }
 
-stdout = Console()
-stderr = Console(stderr=True)
+# The command line's two consoles: nothing they print can drive the terminal.
+stdout = TerminalConsole()
+stderr = TerminalConsole(stderr=True)
 
 UNTITLED = "(untitled)"
+
+# ``--json`` for a command's output as one JSON document; a command whose JSON is a
+# particular thing (a plan, a summary) says which in a ``--json`` of its own.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def exit_code(error: ThreadkeepError) -> int:
@@ -104,7 +121,7 @@ def exit_code(error: ThreadkeepError) -> int:
 
 def _error_line(code: str, message: str) -> None:
     # One line, always: a driver's message may span several (psycopg's does).
-    line = " ".join(message.split())
+    line = one_line(" ".join(message.split()))
     stderr.print(f"[bold red]error[/] ({code}): {escape(line)}", highlight=False, soft_wrap=True)
 
 
@@ -131,6 +148,52 @@ def errors_to_exit_codes() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _click_class(name: str) -> type[Exception]:
+    # Typer raises Click's exceptions; since Typer 0.2x from a copy of Click it carries
+    # inside (typer._click), before from Click itself. Its public BadParameter is a
+    # UsageError, itself a ClickException, whichever Click that is.
+    return next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == name)
+
+
+_CLICK_ERROR = _click_class("ClickException")
+_USAGE_ERROR = _click_class("UsageError")
+
+
+class _ClickError(Protocol):
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
+@contextlib.contextmanager
+def usage_errors_to_one_line() -> Iterator[None]:
+    """Print Click's usage errors (an unknown option, a missing argument, a value out of
+    range) like every other error: one ``error (invalid_input): …`` line on stderr, exit
+    2 — not Typer's boxed panel under a usage line."""
+    try:
+        yield
+    except _CLICK_ERROR as error:
+        # A group called without a command shows its help: not an error line. (Matched
+        # by name, as Typer does: the class is new in Click 8.2.)
+        if type(error).__name__ == "NoArgsIsHelpError":
+            raise
+        click_error = cast(_ClickError, error)
+        message = click_error.format_message().rstrip(".")
+        context = getattr(error, "ctx", None)
+        if context is not None:
+            if type(error).__name__ == "NoSuchOption" and any(
+                param.param_type_name == "argument" for param in context.command.params
+            ):
+                message += (
+                    f"; a value that starts with '-' goes after '--': "
+                    f"`{context.command_path} [OPTIONS] -- VALUE`"
+                )
+            message += f" (see `{context.command_path} --help`)"
+        code = "invalid_input" if isinstance(error, _USAGE_ERROR) else "error"
+        _error_line(code, message)
+        raise typer.Exit(click_error.exit_code) from None
+
+
 def say(text: str) -> None:
     """Print one plain line on stdout: never parsed as markup, never wrapped."""
     stdout.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -144,6 +207,14 @@ def warn(text: str) -> None:
 def note(text: str) -> None:
     """Print one plain line on stderr: summaries and hints that are not the output."""
     stderr.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def next_page(next_cursor: str | None) -> None:
+    """Print how to get a listing's next page, after the page, when there is one."""
+    if next_cursor is not None:
+        stdout.print(
+            Text.assemble(("next page: ", "dim"), f"--cursor {next_cursor}"), soft_wrap=True
+        )
 
 
 # ---------------------------------------------------------------------------- JSON
@@ -167,7 +238,9 @@ def jsonable(value: Any) -> Any:
 
 
 def json_text(value: Any, *, indent: int | None = 2) -> str:
-    return json.dumps(jsonable(value), ensure_ascii=False, indent=indent, default=str)
+    """``value`` as JSON; C1 controls and DEL escaped as ``\\u00XX`` (``json.dumps``
+    escapes only C0), so JSON read on a terminal cannot drive it either."""
+    return json_escaped(json.dumps(jsonable(value), ensure_ascii=False, indent=indent, default=str))
 
 
 def emit_json(value: Any) -> None:
@@ -239,13 +312,13 @@ def highlight(snippet: str) -> Text:
 
 
 def _plain(fragment: str) -> str:
-    return re.sub(r"\s+", " ", html.unescape(fragment))
+    return one_line(re.sub(r"\s+", " ", html.unescape(fragment)))
 
 
 def title_text(conversation_title: str | None, *, pinned: bool = False) -> Text:
     text = Text("★ ", style="yellow") if pinned else Text()
     if conversation_title:
-        text.append(conversation_title)
+        text.append(one_line(conversation_title))
     else:
         text.append(UNTITLED, style="dim")
     return text
@@ -272,7 +345,7 @@ PIPE_WIDTH = 240
 def show_table(table: Table) -> None:
     """Print a table: to the terminal's width, or one line per row into a pipe."""
     wide = not stdout.is_terminal and "COLUMNS" not in os.environ
-    (Console(width=PIPE_WIDTH) if wide else stdout).print(table, soft_wrap=False)
+    (TerminalConsole(width=PIPE_WIDTH) if wide else stdout).print(table, soft_wrap=False)
 
 
 def conversation_table(items: Sequence[Conversation], *, with_status: bool = False) -> Table:
@@ -293,7 +366,7 @@ def conversation_table(items: Sequence[Conversation], *, with_status: bool = Fal
         details = [provider_model(item.provider, item.model)] if item.provider or item.model else []
         details += [f"#{tag}" for tag in item.tags]
         if details:
-            title.append("\n" + " · ".join(details), style="dim")
+            title.append("\n" + one_line(" · ".join(details)), style="dim")
         cells: list[Text | str] = [
             item.id,
             title,
@@ -306,6 +379,19 @@ def conversation_table(items: Sequence[Conversation], *, with_status: bool = Fal
     return table
 
 
+_PASSWORD_IN_URL = re.compile(r"(://[^\s/@:]*:)[^\s/@]+@")
+
+
+def masked_url(url: str) -> str:
+    """A database URL to show: its password as ``***``, as SQLAlchemy renders it, and so
+    as the store describes its database (``stats``, ``doctor``, ``db current``); a path
+    or a URL without a password as it is."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # a plain path, or not a URL at all
+        return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
 def provider_model(provider: str | None, model: str | None) -> str:
     return "/".join(part for part in (provider, model) if part) or "—"
 
@@ -316,7 +402,7 @@ def key_value_table(rows: Iterable[tuple[str, Any]], *, title: str | None = None
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for name, value in rows:
-        table.add_row(name, value if isinstance(value, Text) else Text(str(value)))
+        table.add_row(name, value if isinstance(value, Text) else Text(one_line(str(value))))
     return table
 
 

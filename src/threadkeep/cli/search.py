@@ -18,17 +18,19 @@ from threadkeep.cli.filters import (
     CursorOption,
     ModelOption,
     ProviderOption,
-    Status,
+    StatusOption,
     UpdatedAfterOption,
     UpdatedBeforeOption,
-    parse_when,
+    listing_filters,
 )
 from threadkeep.cli.output import (
+    JsonOption,
     ago,
     counted,
     emit_json,
     errors_to_exit_codes,
     highlight,
+    next_page,
     note,
     stdout,
     title_text,
@@ -64,14 +66,7 @@ def search(
     ] = None,
     provider: ProviderOption = None,
     model: ModelOption = None,
-    status: Annotated[
-        Status,
-        typer.Option(
-            help="Search active, archived, trash or all conversations.",
-            metavar="STATUS",
-            rich_help_panel="Filters",
-        ),
-    ] = "active",
+    status: StatusOption = "active",
     updated_after: UpdatedAfterOption = None,
     updated_before: UpdatedBeforeOption = None,
     limit: Annotated[
@@ -82,7 +77,7 @@ def search(
     group: Annotated[
         bool, typer.Option("--group", help="Show the hits grouped by conversation.")
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Search every conversation's messages and titles, best match first.
@@ -91,24 +86,30 @@ def search(
     `threadkeep show ID` takes you there. `--json` prints one object with `items`
     (or `groups` with `--group`) and `next_cursor`; a title match has no seq.
 
+    A query that starts with a dash goes after `--`, or it is read as options:
+    `threadkeep search -- '-closed lisbon'`. A leading dash excludes a word, so a query
+    of exclusions alone finds nothing to rank (exit 2); punctuation is not indexed, so
+    to find text written with a dash, such as `-verbose`, search for the word:
+    `threadkeep search verbose`.
+
     Examples:
 
         threadkeep search lisbon
         threadkeep search '"time out market" -closed' --role assistant
         threadkeep search 'deploy*' --updated-after 30d --group
+        threadkeep search -- '-draft release notes'
     """
     with errors_to_exit_codes():
-        after = parse_when(updated_after, "--updated-after")
-        before = parse_when(updated_before, "--updated-before")
-    with opened_store(ctx, db) as store:
+        filters = listing_filters(ctx.params)
+    with opened_store(ctx, db, create=False) as store:
         page = store.search(
             query,
             role=role,
             provider=provider,
             model=model,
-            status=None if status == "all" else status,
-            updated_after=after,
-            updated_before=before,
+            status=filters["status"],
+            updated_after=filters["updated_after"],
+            updated_before=filters["updated_before"],
             limit=limit,
             cursor=cursor,
         )
@@ -125,10 +126,7 @@ def search(
         _print_groups(page.items)
     else:
         _print_hits(page.items)
-    if page.next_cursor is not None:
-        stdout.print(
-            Text.assemble(("next page: ", "dim"), f"--cursor {page.next_cursor}"), soft_wrap=True
-        )
+    next_page(page.next_cursor)
 
 
 def _where(hit: SearchHit) -> Text:

@@ -3,8 +3,11 @@
 Messages are read a page at a time (``get_messages`` with ``after_seq``) and printed as
 they arrive, so a conversation of a million messages streams with flat memory, also as
 ``--json`` (written piece by piece, still one JSON document). ``--markdown`` writes
-the pages through the Markdown export's writer, unredacted — it is the owner's own
-terminal — and is not an export (nothing is recorded in the audit log).
+the pages through the Markdown export's writer, unredacted — it shows the owner their
+own data, as the other views do — and is not an export (nothing is recorded in the
+audit log); the help sends whoever wants a file to share to ``threadkeep export``,
+which masks secrets by default. On a terminal the Markdown, like all output, has its
+control characters escaped (``terminal.terminal_safe``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from threadkeep.cli.output import (
     stdout,
     timestamp,
 )
+from threadkeep.cli.terminal import one_line, terminal_safe
 from threadkeep.errors import InvalidInput
 from threadkeep.models import Conversation, Message
 from threadkeep.store import ConversationStore
@@ -83,23 +87,32 @@ def show(
         bool, typer.Option("--json", help="Print the conversation and messages as JSON.")
     ] = False,
     markdown: Annotated[
-        bool, typer.Option("--markdown", help="Print the conversation as Markdown.")
+        bool,
+        typer.Option(
+            "--markdown",
+            help="Print the conversation as Markdown, secrets as stored (to share it, "
+            "use `threadkeep export --id ID --format markdown`, which masks them).",
+        ),
     ] = False,
     db: DbOption = None,
 ) -> None:
     """Print a conversation: its details, then every message in seq order.
 
+    Every view shows your data as stored: API keys, tokens and passwords too. To write
+    a file for someone else, use `threadkeep export --id ID -o FILE`, which masks them
+    (`--format markdown` for people).
+
     Examples:
 
         threadkeep show 0193a5c4-…
         threadkeep show 0193a5c4-… --last 10
-        threadkeep show 0193a5c4-… --markdown > lisbon.md
+        threadkeep show 0193a5c4-… --markdown | less
         threadkeep show 0193a5c4-… --json | jq '.messages[] | select(.role == "user")'
     """
     with errors_to_exit_codes():
         if json_output and markdown:
             raise InvalidInput("choose one of --json and --markdown")
-    with opened_store(ctx, db) as store:
+    with opened_store(ctx, db, create=False) as store:
         conversation = store.get_conversation(conversation_id)
         pages = message_pages(store, conversation.id, last=last)
         if markdown:
@@ -112,11 +125,12 @@ def show(
 
 def _print_markdown(conversation: Conversation, pages: Iterator[list[Message]]) -> None:
     sys.stdout.flush()
-    writer = MarkdownWriter(sys.stdout.buffer)
-    writer.conversation(conversation)
-    for page in pages:
-        writer.messages(page)
-    writer.close()
+    with terminal_safe(sys.stdout.buffer) as out:
+        writer = MarkdownWriter(out)
+        writer.conversation(conversation)
+        for page in pages:
+            writer.messages(page)
+        writer.close()
     sys.stdout.buffer.flush()
 
 
@@ -131,7 +145,7 @@ def _print_json(conversation: Conversation, messages: Iterator[Message]) -> None
 
 
 def _print_conversation(conversation: Conversation, messages: Iterator[Message]) -> None:
-    stdout.print(Text(conversation.title or UNTITLED, style="bold"), soft_wrap=True)
+    stdout.print(Text(one_line(conversation.title or UNTITLED), style="bold"), soft_wrap=True)
     rows: list[tuple[str, object]] = [
         ("id", conversation.id),
         ("status", conversation.status + (" · pinned" if conversation.pinned else "")),

@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 
 from threadkeep.cli._context import DbOption, opened_store
-from threadkeep.cli.output import emit_json, jsonable, key_value_table, size, stdout, timestamp
+from threadkeep.cli.output import (
+    JsonOption,
+    emit_json,
+    jsonable,
+    key_value_table,
+    size,
+    stdout,
+    timestamp,
+)
 
 __all__ = ["app"]
 
@@ -30,7 +38,7 @@ def stats(
             show_default=False,
         ),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Counts and activity of one conversation, or totals for all of yours.
@@ -43,7 +51,7 @@ def stats(
         threadkeep stats
         threadkeep stats 0193a5c4-… --json
     """
-    with opened_store(ctx, db) as store:
+    with opened_store(ctx, db, create=False) as store:
         if conversation_id is not None:
             one = store.conversation_stats(conversation_id)
             if json_output:

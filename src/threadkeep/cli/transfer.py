@@ -4,16 +4,23 @@ The work is ``threadkeep.transfer``'s; these commands choose where the bytes go,
 progress and say what happened. The document goes to stdout or ``--output``; progress
 and the summary (with what redaction masked, by kind) go to stderr, so
 ``threadkeep export > all.json`` gives a clean file and a readable summary.
+
+A failed export writes nothing to stdout, as every failed command: what can be checked
+is checked before the first byte (the format, the options, that every ``--id``
+exists), and gzip's own header waits for the document's first bytes. Compressed bytes
+are not written to a terminal, and a document shown on one has its control characters
+escaped (``terminal.terminal_safe``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip as gzip_module
+import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, Self, cast
 
 import typer
 from rich.markup import escape
@@ -21,6 +28,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TaskID,
     TextColumn,
@@ -35,7 +43,7 @@ from threadkeep.cli.filters import (
     ModelOption,
     ModeOption,
     ProviderOption,
-    Status,
+    StatusOption,
     TagOption,
     UpdatedAfterOption,
     UpdatedBeforeOption,
@@ -50,6 +58,7 @@ from threadkeep.cli.output import (
     size,
     stderr,
 )
+from threadkeep.cli.terminal import one_line, stdout_is_terminal, terminal_safe
 from threadkeep.errors import InvalidInput
 from threadkeep.transfer.exporter import ExportReport, export_conversations, export_to_path
 from threadkeep.transfer.importer import ImportProgress, ImportReport, import_paths
@@ -119,14 +128,7 @@ def export(
             "URL passwords are masked as [REDACTED:kind]).",
         ),
     ] = False,
-    status: Annotated[
-        Status,
-        typer.Option(
-            help="Which conversations: active, archived, trash or all.",
-            metavar="STATUS",
-            rich_help_panel="Filters",
-        ),
-    ] = "all",
+    status: StatusOption = "all",
     provider: ProviderOption = None,
     model: ModelOption = None,
     mode: ModeOption = None,
@@ -149,20 +151,9 @@ def export(
         threadkeep export --format jsonl --tag work --updated-after 30d -o work.jsonl
     """
     with errors_to_exit_codes():
-        filters = listing_filters(
-            status=status,
-            provider=provider,
-            model=model,
-            mode=mode,
-            tag=tag,
-            updated_after=updated_after,
-            updated_before=updated_before,
-            created_after=created_after,
-            created_before=created_before,
-        )
-        narrowed = status != "all" or any(
-            value is not None for name, value in filters.items() if name != "status"
-        )
+        filters = listing_filters(ctx.params)
+        # --status all is no filter, so any value left narrows the export.
+        narrowed = any(value is not None for value in filters.values())
         if conversation_ids and narrowed:
             raise InvalidInput(
                 "--id names the conversations to export; leave out the filters (--status, "
@@ -171,61 +162,102 @@ def export(
         to_stdout = output == "-"
         if export_format_name is not None:
             export_format(export_format_name)  # unknown: InvalidInput listing the known
-        if to_stdout and compress and sys.stdout.isatty():
-            raise InvalidInput("not writing gzip to a terminal: pass --output PATH or redirect")
+        if to_stdout and compress and stdout_is_terminal():
+            raise InvalidInput(
+                "not writing gzip to a terminal: pass -o FILE, or pipe it "
+                "(threadkeep export --gzip | gunzip | less)"
+            )
     options: dict[str, Any] = {
         "conversation_ids": list(conversation_ids) if conversation_ids else None,
         "filters": None if conversation_ids else filters,
         "redact": False if no_redact else None,
     }
-    with opened_store(ctx, db) as store, _ExportProgress() as progress:
-        options["progress"] = progress.update
-        if to_stdout:
-            with _stdout_stream(compress) as out:
+    with opened_store(ctx, db, create=False) as store:
+        # Every named conversation exists, or nothing is written: the exporter meets a
+        # missing one only when its turn comes, after the document has begun.
+        for conversation_id in dict.fromkeys(conversation_ids or ()):
+            store.get_conversation(conversation_id)
+        with _ExportProgress() as progress:
+            options["progress"] = progress.update
+            if to_stdout:
                 # Any registered format name works; the Literal lists the built-ins.
                 chosen: Any = export_format_name or "json"
-                report = export_conversations(store, out, format=chosen, **options)
-        else:
-            report = export_to_path(
-                store, Path(output), format=export_format_name, gzip=compress or None, **options
-            )
+                with _stdout_stream(compress, json_document=chosen in ("json", "jsonl")) as out:
+                    report = export_conversations(store, out, format=chosen, **options)
+            else:
+                report = export_to_path(
+                    store, Path(output), format=export_format_name, gzip=compress or None, **options
+                )
     _export_summary(report, "stdout" if to_stdout else str(report.path or output))
 
 
 @contextlib.contextmanager
-def _stdout_stream(compress: bool) -> Iterator[BinaryIO]:
+def _stdout_stream(compress: bool, *, json_document: bool) -> Iterator[BinaryIO]:
+    """Stdout's bytes for the document: gzip-compressed (never on a terminal: refused
+    before), or escaped for a terminal (:func:`terminal_safe`). Left unfinished when
+    the export fails, so a failure before the first byte leaves stdout empty."""
     raw = sys.stdout.buffer
-    if not compress:
-        yield raw
-        raw.flush()
-        return
-    with gzip_module.GzipFile(fileobj=raw, mode="wb") as packed:
-        yield packed  # type: ignore[misc]
+    if compress:
+        packed = _GzipOnFirstWrite(raw)
+        yield cast(BinaryIO, packed)
+        packed.finish()
+    else:
+        with terminal_safe(raw, json_document=json_document) as out:
+            yield out
     raw.flush()
 
 
-class _ExportProgress:
-    """A spinner and a message count on stderr while an export runs (only on a
-    terminal: logs and pipes stay clean)."""
+class _GzipOnFirstWrite(io.RawIOBase):
+    """A gzip stream whose header is written with the first bytes of the document, not
+    when it is opened: an export that fails before writing anything writes nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._packed: gzip_module.GzipFile | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def _stream(self) -> gzip_module.GzipFile:
+        if self._packed is None:
+            self._packed = gzip_module.GzipFile(fileobj=self._raw, mode="wb")
+        return self._packed
+
+    def write(self, data: Any) -> int:
+        return self._stream().write(data)
+
+    def finish(self) -> None:
+        self._stream().close()  # the trailer; an empty document is still valid gzip
+
+
+class _StderrProgress:
+    """A Rich progress display on stderr, shown only on a terminal (logs and pipes stay
+    clean) and gone when the work ends; a subclass feeds it from its ``update``."""
+
+    def __init__(self, *columns: ProgressColumn) -> None:
         self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("exporting"),
-            TextColumn("{task.completed:,} messages"),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-            disable=not stderr.is_terminal,
+            *columns, console=stderr, transient=True, disable=not stderr.is_terminal
         )
-        self._task = self._progress.add_task("export", total=None)
 
-    def __enter__(self) -> _ExportProgress:
+    def __enter__(self) -> Self:
         self._progress.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
+
+
+class _ExportProgress(_StderrProgress):
+    """A spinner and a message count while an export runs."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            SpinnerColumn(),
+            TextColumn("exporting"),
+            TextColumn("{task.completed:,} messages"),
+            TimeElapsedColumn(),
+        )
+        self._task = self._progress.add_task("export", total=None)
 
     def update(self, messages: int) -> None:
         self._progress.update(self._task, completed=messages)
@@ -237,6 +269,11 @@ def _export_summary(report: ExportReport, where: str) -> None:
         f"({counted(report.messages, 'message')}, {size(report.bytes_written)}) "
         f"as {report.format} to {where}; redacted: {kinds(report.redacted)}"
     )
+    if report.damaged_values:
+        note(
+            f"warning: {counted(report.damaged_values, 'damaged stored value')} exported as "
+            "safe defaults (see the log); `threadkeep doctor` lists them"
+        )
 
 
 @app.command("import", rich_help_panel=PANEL)
@@ -294,30 +331,19 @@ def import_command(
     _import_summary(report)
 
 
-class _ImportProgress:
-    """A Rich progress bar per file and phase on stderr, fed by the importer's
-    callbacks: every file is first checked whole ("checking"), then written
-    ("writing"). Hidden when stderr is not a terminal, so logs and pipes stay clean."""
+class _ImportProgress(_StderrProgress):
+    """A progress bar per file and phase, fed by the importer's callbacks: every file is
+    first checked whole ("checking"), then written ("writing")."""
 
     def __init__(self) -> None:
-        self._progress = Progress(
+        super().__init__(
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
             TextColumn("{task.fields[counts]}"),
             TimeRemainingColumn(),
-            console=stderr,
-            transient=True,
-            disable=not stderr.is_terminal,
         )
         self._tasks: dict[tuple[str, str], TaskID] = {}
-
-    def __enter__(self) -> _ImportProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._progress.stop()
 
     def update(self, event: ImportProgress) -> None:
         counts = (
@@ -327,18 +353,26 @@ class _ImportProgress:
         task = self._tasks.get(key)
         if task is None:
             verb = "checking" if event.phase == "reading" else event.phase
-            description = f"{verb} {escape(Path(event.file).name)}"
+            description = f"{verb} {escape(one_line(Path(event.file).name))}"
             task = self._progress.add_task(description, total=event.total_bytes, counts=counts)
             self._tasks[key] = task
         self._progress.update(task, completed=event.bytes_read, counts=counts)
 
 
 def _import_summary(report: ImportReport) -> None:
+    updated = (
+        f"updated {counted(report.conversations_updated, 'conversation')} whose source "
+        f"grew (+{counted(report.messages_appended, 'message')}); "
+        if report.conversations_updated
+        else ""
+    )
     note(
         f"imported {counted(report.conversations_imported, 'conversation')} "
         f"({counted(report.messages_imported, 'message')}) "
-        f"from {counted(report.files, 'file')} ({report.format}); "
+        f"from {counted(report.files, 'file')} ({report.format}); {updated}"
         f"skipped {report.conversations_skipped:,} already imported; "
         f"renamed {report.ids_renamed:,} whose id was taken; "
         f"redacted: {kinds(report.redacted)}"
     )
+    for warning in report.warnings:
+        note(f"warning: {warning}")

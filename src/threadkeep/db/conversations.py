@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -112,7 +113,9 @@ def decode_cursor(cursor: str, pinned_first: bool) -> list[Any]:
 def _tag_condition(dialect: str) -> sa.ColumnElement[bool]:
     if dialect == "postgresql":
         return t.c.tags.op("@>")(sa.func.jsonb_build_array(sa.bindparam("tag", type_=sa.Text())))
-    each = sa.func.json_each(t.c.tags).table_valued("value")
+    # A damaged tags value (not JSON) must not fail the listing: it has no tags.
+    tags = sa.case((sa.func.json_valid(t.c.tags) == 1, t.c.tags), else_=sa.literal("[]"))
+    each = sa.func.json_each(tags).table_valued("value")
     return sa.exists(
         sa.select(sa.literal_column("1"))
         .select_from(each)
@@ -142,6 +145,8 @@ _FILTERS: tuple[tuple[str, Callable[[], sa.ColumnElement[bool]]], ...] = (
         lambda: t.c.created_at < sa.bindparam("created_before", type_=t.c.created_at.type),
     ),
 )
+
+_FILTER_NAMES = tuple(field.name for field in dataclasses.fields(ConversationFilter))
 
 _listings: dict[tuple[Any, ...], Prepared] = {}
 
@@ -220,17 +225,7 @@ def list_page(
     """
     params: dict[str, Any] = {"owner": owner}
     present = []
-    for name in (
-        "status",
-        "provider",
-        "model",
-        "mode",
-        "tag",
-        "updated_after",
-        "updated_before",
-        "created_after",
-        "created_before",
-    ):
+    for name in _FILTER_NAMES:
         value = getattr(where, name)
         if value is not None:
             params[name] = value

@@ -2,10 +2,12 @@
 
 An import writes many conversations in the caller's one write transaction
 (``store/imports.py``). Before each conversation it asks two questions here: was its
-source imported before by this owner (``conversations.import_key``, unique per owner),
-and is the id it wants taken (conversation ids are unique across owners). Messages go
-in through ``messages.insert`` like any append; the search indexes follow by trigger
-(SQLite) and generated column (PostgreSQL).
+source imported before by this owner — which conversation holds it
+(``conversations.import_key``, unique per owner) — and is the id it wants taken
+(conversation ids are unique across owners). Messages go in through
+``messages.insert`` like any append (a re-import that appends to a grown source reserves
+their seqs as an append does); the search indexes follow by trigger (SQLite) and
+generated column (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from sqlalchemy.engine import Connection
 
 from threadkeep.db.schema import conversations as t
 
-__all__ = ["id_taken", "import_key_known", "insert_conversation"]
+__all__ = ["id_taken", "imported_as", "insert_conversation"]
 
 
-def import_key_known(conn: Connection, owner: str, import_key: str) -> bool:
-    """Whether ``owner`` already has a conversation imported under ``import_key``."""
+def imported_as(conn: Connection, owner: str, import_key: str) -> str | None:
+    """The id of ``owner``'s conversation imported under ``import_key``, if there is one."""
     query = sa.select(t.c.id).where(t.c.owner == owner, t.c.import_key == import_key)
-    return conn.execute(query.limit(1)).first() is not None
+    row = conn.execute(query.limit(1)).first()
+    return None if row is None else str(row[0])
 
 
 def id_taken(conn: Connection, conversation_id: str) -> bool:

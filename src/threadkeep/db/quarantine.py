@@ -205,6 +205,16 @@ def _raw(conn: Connection, column: sa.ColumnElement[Any]) -> sa.ColumnElement[An
     return sa.cast(column, sa.Text())
 
 
+def _raw_value(
+    conn: Connection, spec: _Spec, column: str, where: sa.ColumnElement[bool]
+) -> bytes | str | None:
+    """The raw stored value (see :func:`_raw`) of ``column`` in the row ``where`` picks."""
+    raw: bytes | str | None = conn.execute(
+        sa.select(_raw(conn, spec.table.c[column])).where(where)
+    ).scalar()
+    return raw
+
+
 def _size(conn: Connection, raw: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
     return sa.func.length(raw) if conn.dialect.name == "sqlite" else sa.func.octet_length(raw)
 
@@ -280,10 +290,7 @@ def _problems(conn: Connection, spec: _Spec, row: Any) -> list[tuple[str, str]]:
             continue  # SQL NULL: allowed where the schema allows it
         raw = m[f"raw_{item.name}"]
         if raw is None:  # too large to come with the batch
-            column = spec.table.c[item.name]
-            raw = conn.execute(
-                sa.select(_raw(conn, column)).where(spec.table.c[spec.key] == m[spec.key])
-            ).scalar()
+            raw = _raw_value(conn, spec, item.name, spec.table.c[spec.key] == m[spec.key])
         problem = json_problem(raw, item.shape)
         if problem is not None:
             found.append((item.name, problem))
@@ -380,7 +387,7 @@ def quarantine(
         reasons = dict(_problems(conn, spec, row))
         if item.column not in reasons:
             continue  # fixed since it was found
-        raw = conn.execute(sa.select(_raw(conn, spec.table.c[item.column])).where(where)).scalar()
+        raw = _raw_value(conn, spec, item.column, where)
         owner = _owner_of(conn, spec, where)
         conn.execute(
             sa.insert(schema.quarantine).values(

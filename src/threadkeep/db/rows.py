@@ -6,9 +6,41 @@ paths) and raw SQLite tuples from ``prepared.py`` (``raw=True``), whose JSON is 
 whose datetimes are ISO text. Both are unpacked by position, in the table's column
 order (``schema.py``).
 
-A row whose JSON cannot be parsed or whose fields are out of their sets is *damaged*:
-the mapper logs it (id and reason, never content) and returns ``None``, and callers skip
-it, so one bad row never makes a listing or a conversation unreadable (SPEC S2.7).
+**Damaged values are read as safe defaults** (SPEC S2.7: a corrupted row never makes a
+conversation or a listing unreadable). A value is damaged when it cannot be used as
+stored: JSON that does not parse (or holds NaN/Infinity, which threadkeep never writes
+and an export could not write back), JSON of the wrong shape, a field outside its set,
+a datetime that cannot be read. The row is still returned — so the conversation can be
+listed, shown, exported and deleted — with each such value replaced by the value
+``threadkeep doctor --repair`` would write (``db/quarantine.py``):
+
+=========================  ================================================
+conversation ``context``   ``{}``
+conversation ``tags``      ``()`` (not a list of strings)
+conversation ``status``    ``"active"`` (``"trash"`` if it has ``trashed_at``)
+message ``metadata``       ``None``
+message ``role``           ``"user"`` (the least authority in a prompt)
+message ``kind``           ``"text"``
+message ``status``         ``"complete"``
+run ``usage``              ``None``
+run ``status``             ``"interrupted"``
+a datetime (SQLite text)   the row's other timestamp if that one reads
+                           (``created_at`` <-> ``updated_at``; ``trashed_at``
+                           -> ``updated_at``), else 1970-01-01 UTC; one
+                           without a time zone is read as UTC
+=========================  ================================================
+
+No message is ever left out: every field either reads or has a safe default. Each
+damaged row logs ONE warning per read on the ``threadkeep.integrity`` logger naming the
+table, the row (a conversation's or run's id, ``<conversation id>/<seq>`` for a
+message — doctor's row keys), each damaged column and why — never the value, which may
+hold secrets. Nothing is written back: the row stays damaged, and doctor reports and
+quarantines it.
+
+The hot path pays nothing for this: each mapper first decodes the row the fast way
+(the few checks it always made, in one ``try``), and only a row that fails them goes
+through the slower column-by-column reader. :func:`damaged_values_read` counts the
+defaulted values per thread, for reports (an export says how many it wrote).
 """
 
 from __future__ import annotations
@@ -16,14 +48,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, cast
 
 from threadkeep.db.column_types import CorruptValue
+from threadkeep.db.quarantine import Shape, json_problem
 from threadkeep.models import (
+    CONVERSATION_STATUSES,
     MESSAGE_KINDS,
     MESSAGE_ROLES,
     MESSAGE_STATUSES,
+    RUN_STATUSES,
     Conversation,
     ForkedFrom,
     Message,
@@ -34,6 +70,7 @@ from threadkeep.models import (
 __all__ = [
     "conversation_from_row",
     "conversations_from_rows",
+    "damaged_values_read",
     "message_from_row",
     "run_from_row",
 ]
@@ -45,29 +82,115 @@ _message = trusted_builder(Message)
 _conversation = trusted_builder(Conversation)
 
 _from_iso = dt.datetime.fromisoformat
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+# json.loads' own C scanner, with NaN/Infinity refused as doctor refuses them; called
+# directly it costs what json.loads costs.
+_decode: Callable[[str], Any] = json.JSONDecoder(parse_constant=_reject_constant).decode
 
 
 class _Damaged(ValueError):
-    pass
+    """Raised inside a fast path to fall back to the column-by-column reader."""
 
 
-def _damaged(table: str, row_id: object, reason: str) -> None:
-    log.warning("skipping damaged %s row %s: %s", table, row_id, reason)
+class _Tally(threading.local):
+    values = 0
 
 
-def _json(value: Any, raw: bool) -> Any:
-    if isinstance(value, CorruptValue):
-        raise _Damaged(value.error)
-    if raw and value is not None:
+_tally = _Tally()
+
+
+def damaged_values_read() -> int:
+    """How many damaged values this thread's reads have replaced by defaults so far.
+
+    A running count (per thread, so concurrent readers do not mix): take the difference
+    around the reads of interest.
+    """
+    return _tally.values
+
+
+class _Repair:
+    """The damaged columns of one row, and the safe values read in their place."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str, str]] = []
+
+    def note(self, column: str, reason: str, shown: str) -> None:
+        self.found.append((column, reason, shown))
+
+    def json(self, column: str, value: Any, raw: bool, shape: Shape, safe: Any) -> Any:
+        """The column's JSON value, or ``safe`` if it is damaged."""
+        if isinstance(value, CorruptValue):
+            return self.bad(column, f"not JSON ({value.error})", safe)
+        if raw and value is not None:  # SQLite text: doctor's parser and shape rules
+            problem = json_problem(value, shape)
+            if problem is not None:
+                return self.bad(column, problem, safe)
+            value = json.loads(value)
+        elif shape == "object" and type(value) is not dict:
+            return self.bad(column, "not a JSON object", safe)
+        elif shape == "tags" and not (
+            isinstance(value, list) and all(isinstance(tag, str) for tag in value)
+        ):
+            return self.bad(column, "not a JSON list of strings", safe)
+        return value
+
+    def choice(self, column: str, value: Any, allowed: frozenset[str], safe: str) -> str:
+        if value in allowed:
+            return str(value)
+        self.note(column, "not one of " + ", ".join(sorted(allowed)), repr(safe))
+        return safe
+
+    def datetime(self, column: str, value: Any, raw: bool) -> dt.datetime | None:
+        """The column's datetime, ``None`` if it is damaged (the caller picks the stand-in)."""
+        if not raw:  # a processed value: PostgreSQL's timestamptz always reads
+            return cast(dt.datetime | None, value)
         try:
-            return json.loads(value)
-        except (TypeError, ValueError, RecursionError) as error:
-            raise _Damaged(f"not JSON ({error})") from None
-    return value
+            read = _from_iso(value)
+        except (TypeError, ValueError):
+            return None
+        if read.tzinfo is None:
+            self.note(column, "a date and time without a time zone", "UTC")
+            return read.replace(tzinfo=dt.UTC)
+        return read
+
+    def stand_in(self, column: str, other: dt.datetime | None) -> dt.datetime:
+        """A datetime for a damaged ``column``: ``other`` (the row's other timestamp) if
+        it reads, else the epoch."""
+        if other is not None:
+            self.note(column, "not a date and time", "the row's other timestamp")
+            return other
+        self.note(column, "not a date and time", _EPOCH.isoformat())
+        return _EPOCH
+
+    def bad(self, column: str, reason: str, safe: Any) -> Any:
+        self.note(column, reason, "None" if safe is None else json.dumps(safe))
+        return safe
+
+    def log(self, table: str, row_key: object) -> None:
+        if not self.found:
+            return
+        _tally.values += len(self.found)
+        log.warning(
+            "damaged %s row %s, read with safe values (run threadkeep doctor): %s",
+            table,
+            row_key,
+            "; ".join(f"{column} {why}, read as {shown}" for column, why, shown in self.found),
+        )
 
 
-def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
-    """A ``Conversation`` from a row in ``conversations`` column order, or ``None``."""
+def conversation_from_row(row: Any, raw: bool = False) -> Conversation:
+    """A ``Conversation`` from a row in ``conversations`` column order.
+
+    Damaged values are read as safe defaults and logged (see the module docstring).
+    """
     (
         id_,
         owner,
@@ -94,16 +217,24 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
     try:
         if raw:
             # Most conversations have no context and no tags: skip the JSON parser.
-            context = {} if context == "{}" else json.loads(context)
-            tags = () if tags == "[]" else json.loads(tags)
+            context = {} if context == "{}" else _decode(context)
+            tags = () if tags == "[]" else _decode(tags)
             created_at, updated_at = _from_iso(created_at), _from_iso(updated_at)
+            if created_at.tzinfo is None or updated_at.tzinfo is None:
+                raise _Damaged
+            if trashed_at is not None:
+                trashed_at = _from_iso(trashed_at)
+                if trashed_at.tzinfo is None:
+                    raise _Damaged
         else:
-            id_, context, tags = str(id_), _json(context, raw), _json(tags, raw)
-        if type(context) is not dict or not isinstance(tags, list | tuple):
-            raise _Damaged("context is not a JSON object or tags not a JSON list")
-    except (TypeError, ValueError, RecursionError) as error:
-        _damaged("conversations", id_, str(error))
-        return None
+            id_ = str(id_)
+        if type(context) is not dict or status not in CONVERSATION_STATUSES:
+            raise _Damaged
+        # () is the raw fast path's "[]"; anything else must be a list of strings.
+        if tags != () and (type(tags) is not list or not all(type(t) is str for t in tags)):
+            raise _Damaged
+    except (TypeError, ValueError, RecursionError):  # _Damaged is a ValueError
+        return _lenient_conversation(row, raw)
     return _conversation(
         id_,
         owner,
@@ -123,35 +254,100 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation | None:
         token_count,
         preview,
         None if forked_from_id is None else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
-        None if trashed_at is None else _from_iso(trashed_at) if raw else trashed_at,
+        trashed_at,
+    )
+
+
+def _lenient_conversation(row: Any, raw: bool) -> Conversation:
+    """A conversation row with damage: each column read on its own, defaults for the bad."""
+    (
+        id_,
+        owner,
+        title,
+        mode,
+        provider,
+        provider_session_id,
+        model,
+        context,
+        status,
+        pinned,
+        tags,
+        created,
+        updated,
+        message_count,
+        last_seq,
+        token_count,
+        preview,
+        forked_from_id,
+        forked_from_seq,
+        trashed,
+        _import_key,
+    ) = row
+    repair = _Repair()
+    context = repair.json("context", context, raw, "object", {})
+    tags = repair.json("tags", tags, raw, "tags", [])
+    created_at = repair.datetime("created_at", created, raw)
+    updated_at = repair.datetime("updated_at", updated, raw)
+    created_at = created_at or repair.stand_in("created_at", updated_at)
+    updated_at = updated_at or repair.stand_in("updated_at", created_at)
+    trashed_at = None
+    if trashed is not None:
+        trashed_at = repair.datetime("trashed_at", trashed, raw)
+        trashed_at = trashed_at or repair.stand_in("trashed_at", updated_at)
+    status = repair.choice(
+        "status", status, CONVERSATION_STATUSES, "active" if trashed_at is None else "trash"
+    )
+    repair.log("conversations", id_)
+    return _conversation(
+        str(id_),
+        owner,
+        title,
+        mode,
+        provider,
+        provider_session_id,
+        model,
+        context,
+        status,
+        bool(pinned),
+        tuple(tags),
+        created_at,
+        updated_at,
+        message_count,
+        last_seq,
+        token_count,
+        preview,
+        None if forked_from_id is None else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
+        trashed_at,
     )
 
 
 def conversations_from_rows(rows: Sequence[Any], raw: bool) -> list[Conversation]:
-    """The rows' conversations, damaged rows left out (and logged)."""
-    return [item for item in (conversation_from_row(row, raw) for row in rows) if item is not None]
+    """The rows' conversations, damaged values read as defaults (and logged)."""
+    return [conversation_from_row(row, raw) for row in rows]
 
 
-def message_from_row(row: Any, raw: bool = False) -> Message | None:
-    """A ``Message`` from a row of ``messages.MESSAGE_COLUMNS``, or ``None`` if damaged.
+def message_from_row(row: Any, raw: bool = False) -> Message:
+    """A ``Message`` from a row of ``messages.MESSAGE_COLUMNS``.
 
     The columns are selected in ``Message``'s field order, so the row is passed through
     positionally once the raw SQLite text (JSON, datetimes) is decoded: the tail and
-    page reads spend their time in SQLite, not here.
+    page reads spend their time in SQLite, not here. Damaged values are read as safe
+    defaults and logged (see the module docstring).
     """
     (id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created, updated) = row
     try:
         if raw:
             if metadata is not None:
-                metadata = json.loads(metadata)
+                metadata = _decode(metadata)
             created, updated = _from_iso(created), _from_iso(updated)
-        elif isinstance(metadata, CorruptValue):
-            raise _Damaged(metadata.error)
+            if created.tzinfo is None or updated.tzinfo is None:
+                raise _Damaged
+        elif type(metadata) is CorruptValue:
+            raise _Damaged
         if role not in MESSAGE_ROLES or kind not in MESSAGE_KINDS or status not in MESSAGE_STATUSES:
-            raise _Damaged("role, kind or status outside its set")
-    except (TypeError, ValueError, RecursionError) as error:
-        _damaged("messages", f"{cid}/{seq}", str(error))
-        return None
+            raise _Damaged
+    except (TypeError, ValueError, RecursionError):  # _Damaged is a ValueError
+        return _lenient_message(row, raw)
     if not raw:  # PostgreSQL's driver may hand back uuid.UUID objects
         cid, run_id = str(cid), None if run_id is None else str(run_id)
     return _message(
@@ -159,18 +355,40 @@ def message_from_row(row: Any, raw: bool = False) -> Message | None:
     )
 
 
-def run_from_row(row: Any) -> Run | None:
+def _lenient_message(row: Any, raw: bool) -> Message:
+    """A message row with damage: each column read on its own, defaults for the bad."""
+    (id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created, updated) = row
+    repair = _Repair()
+    cid, run_id = str(cid), None if run_id is None else str(run_id)
+    role = repair.choice("role", role, MESSAGE_ROLES, "user")
+    kind = repair.choice("kind", kind, MESSAGE_KINDS, "text")
+    status = repair.choice("status", status, MESSAGE_STATUSES, "complete")
+    metadata = repair.json("metadata", metadata, raw, "any", None)
+    created_at = repair.datetime("created_at", created, raw)
+    updated_at = repair.datetime("updated_at", updated, raw)
+    created_at = created_at or repair.stand_in("created_at", updated_at)
+    updated_at = updated_at or repair.stand_in("updated_at", created_at)
+    repair.log("messages", f"{cid}/{seq}")
+    return _message(
+        id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created_at, updated_at
+    )
+
+
+def run_from_row(row: Any) -> Run:
+    """A ``Run`` from a processed row of ``runs``; damaged values read as defaults."""
     m = row._mapping
-    usage = m["usage"]
-    if isinstance(usage, CorruptValue):
-        _damaged("runs", m["id"], "usage is not JSON")
-        return None
+    usage, status = m["usage"], m["status"]
+    if isinstance(usage, CorruptValue) or status not in RUN_STATUSES:
+        repair = _Repair()
+        usage = repair.json("usage", usage, False, "any", None)
+        status = repair.choice("status", status, RUN_STATUSES, "interrupted")
+        repair.log("runs", m["id"])
     return Run(
         id=m["id"],
         conversation_id=m["conversation_id"],
         provider=m["provider"],
         model=m["model"],
-        status=m["status"],
+        status=status,
         resumed_session_id=m["resumed_session_id"],
         provider_session_id=m["provider_session_id"],
         retried_without_resume=bool(m["retried_without_resume"]),

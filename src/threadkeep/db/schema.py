@@ -47,6 +47,18 @@ metadata = sa.MetaData(
     }
 )
 
+
+def _autoincrement_key(name: str) -> sa.Column[int]:
+    """A 64-bit autoincrement primary key: plain ``INTEGER`` on SQLite, where only that
+    type makes the column an alias of the rowid (the one the full-text index keys on)."""
+    return sa.Column(
+        name,
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+
+
 conversations = sa.Table(
     "conversations",
     metadata,
@@ -94,12 +106,7 @@ conversations = sa.Table(
 messages = sa.Table(
     "messages",
     metadata,
-    sa.Column(
-        "pk",
-        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    _autoincrement_key("pk"),
     sa.Column("id", sa.String(200), nullable=False),
     sa.Column(
         "conversation_id",
@@ -158,12 +165,7 @@ runs = sa.Table(
 audit_log = sa.Table(
     "audit_log",
     metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    _autoincrement_key("id"),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
@@ -177,12 +179,7 @@ audit_log = sa.Table(
 quarantine = sa.Table(
     "quarantine",
     metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    _autoincrement_key("id"),
     sa.Column("table_name", sa.String(32), nullable=False),
     sa.Column("row_key", sa.String(200), nullable=False),
     sa.Column("column_name", sa.String(64), nullable=False),

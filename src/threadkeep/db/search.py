@@ -103,54 +103,64 @@ def _tsquery(query: Query) -> sa.ColumnElement[Any]:
     )
 
 
+_Match = tuple[sa.ColumnElement[Any], sa.ColumnElement[bool]]
+
+
+def _fts5_match(index: str, query: Query) -> _Match:
+    """(score, condition) of a match in the FTS5 table ``index``."""
+    table: sa.ColumnElement[Any] = sa.literal_column(index)
+    return -sa.func.bm25(table), table.op("MATCH")(sa.bindparam("fts", to_fts5(query)))
+
+
+def _tsvector_match(vector: sa.ColumnElement[Any], query: Query) -> _Match:
+    """(score, condition) of a match of the ``tsvector`` column ``vector``."""
+    tsq = _tsquery(query)
+    return sa.func.ts_rank(vector, tsq), vector.op("@@")(tsq)
+
+
+def _ranked(
+    key: sa.ColumnElement[Any],
+    match: _Match,
+    source: sa.FromClause,
+    filters: list[sa.ColumnElement[bool]],
+) -> sa.Subquery:
+    """``key`` and ``score`` of each row of ``source`` that matches and passes ``filters``."""
+    score, matched = match
+    return (
+        sa.select(key.label("key"), sa.cast(score, sa.Float()).label("score"))
+        .select_from(source)
+        .where(matched, *filters)
+        .subquery("ranked")
+    )
+
+
 def _ranked_messages(conn: Connection, query: Query, where: SearchFilter) -> sa.Subquery:
     """Keys and scores of every matching message that passes the filters (joined)."""
     filters = _conversation_filters(where)
     if where.role is not None:
         filters.append(m.c.role == where.role)
-    score: sa.ColumnElement[Any]
     source: sa.FromClause
     if conn.dialect.name == "sqlite":
-        score = -sa.func.bm25(sa.literal_column("messages_fts"))
+        match = _fts5_match("messages_fts", query)
         source = _messages_fts.join(m, m.c.pk == _messages_fts.c.rowid)
-        matched = sa.literal_column("messages_fts").op("MATCH")(sa.bindparam("fts", to_fts5(query)))
     else:
-        tsq = _tsquery(query)
-        score = sa.func.ts_rank(_search_vector, tsq)
+        match = _tsvector_match(_search_vector, query)
         source = m
-        matched = _search_vector.op("@@")(tsq)
-    return (
-        sa.select(m.c.pk.label("key"), sa.cast(score, sa.Float()).label("score"))
-        .select_from(source.join(c, c.c.id == m.c.conversation_id))
-        .where(matched, *filters)
-        .subquery("ranked")
-    )
+    return _ranked(m.c.pk, match, source.join(c, c.c.id == m.c.conversation_id), filters)
 
 
 def _ranked_titles(conn: Connection, query: Query, where: SearchFilter) -> sa.Subquery:
     """Keys and scores of every conversation whose title matches, as a subquery."""
-    filters = _conversation_filters(where)
-    score: sa.ColumnElement[Any]
     source: sa.FromClause
     if conn.dialect.name == "sqlite":
-        score = -sa.func.bm25(sa.literal_column("conversation_titles_fts"))
+        match = _fts5_match("conversation_titles_fts", query)
         source = _titles_fts.join(_titles, _titles.c.pk == _titles_fts.c.rowid).join(
             c, c.c.id == _titles.c.conversation_id
         )
-        matched = sa.literal_column("conversation_titles_fts").op("MATCH")(
-            sa.bindparam("fts", to_fts5(query))
-        )
     else:
-        tsq = _tsquery(query)
-        score = sa.func.ts_rank(_title_vector, tsq)
+        match = _tsvector_match(_title_vector, query)
         source = c
-        matched = _title_vector.op("@@")(tsq)
-    return (
-        sa.select(c.c.id.label("key"), sa.cast(score, sa.Float()).label("score"))
-        .select_from(source)
-        .where(matched, *filters)
-        .subquery("ranked")
-    )
+    return _ranked(c.c.id, match, source, _conversation_filters(where))
 
 
 def _page_of(

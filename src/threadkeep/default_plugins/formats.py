@@ -17,6 +17,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from threadkeep.hookspecs import hookimpl
 from threadkeep.transfer import document_reader
@@ -159,101 +160,101 @@ def _sqlite_files(is_file: Callable[[Path], bool]) -> Callable[[Path], list[Path
     return files
 
 
-# -- loaders with the common signature -------------------------------------------------
+# -- one import format ------------------------------------------------------------------
 
 
-def _chatgpt_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
-    return chatgpt.load(path, limits=limits)
+class _Load(Protocol):
+    """A parser's ``load``, which takes the limits by keyword."""
+
+    def __call__(self, path: Path, *, limits: ImportLimits) -> Iterator[ImportedConversation]: ...
 
 
-def _claude_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
-    return claude_code.load(path, limits=limits)
+def _import_format(
+    name: str,
+    description: str,
+    *,
+    is_file: Callable[[Path], bool],
+    files: Callable[[Path], list[Path]],
+    load: _Load,
+    file_scoped_ids: bool = False,
+) -> Format:
+    """An import format whose ``detect`` takes a file when ``is_file`` says so and a
+    directory when it holds ``files``, and whose ``load`` is a parser's."""
 
+    def load_file(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
+        return load(path, limits=limits)
 
-def _codex_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
-    return codex.load(path, limits=limits)
-
-
-def _open_webui_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
-    return open_webui.load(path, limits=limits)
-
-
-def _openai_messages_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
-    return openai_messages.load(path, limits=limits)
-
-
-def _agents_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
-    return agents_sqlite.load(path, limits=limits)
-
-
-def _langchain_load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
-    return langchain_sql.load(path, limits=limits)
+    return Format(
+        name=name,
+        description=description,
+        detect=_by_files(is_file, files),
+        load=load_file,
+        files=files,
+        file_scoped_ids=file_scoped_ids,
+    )
 
 
 def _formats() -> list[Format]:
     agents_file = _sqlite_with(b"agent_sessions", b"agent_messages")
     langchain_file = _sqlite_with(b"message_store")
-    claude_files = _under("*.jsonl", _claude_file)
-    webui_files = _under("*.json", _open_webui_file)
-    openai_files = _under("*.json", _openai_messages_file)
     return [
-        Format(
-            name="threadkeep",
-            description="threadkeep JSON or JSON Lines documents (.gz too), every version",
-            detect=_by_files(document_reader.detect, document_reader.files),
-            load=document_reader.load,
+        _import_format(
+            "threadkeep",
+            "threadkeep JSON or JSON Lines documents (.gz too), every version",
+            is_file=document_reader.detect,
             files=document_reader.files,
+            load=document_reader.load,
         ),
-        Format(
-            name=chatgpt.FORMAT,
-            description="ChatGPT data export: the zip, conversations.json or its shards",
-            detect=_by_files(_chatgpt_file, _chatgpt_files),
-            load=_chatgpt_load,
+        _import_format(
+            chatgpt.FORMAT,
+            "ChatGPT data export: the zip, conversations.json or its shards",
+            is_file=_chatgpt_file,
             files=_chatgpt_files,
+            load=chatgpt.load,
         ),
-        Format(
-            name=claude_code.FORMAT,
-            description="Claude Code transcripts (~/.claude/projects/*/*.jsonl)",
-            detect=_by_files(_claude_file, claude_files),
-            load=_claude_load,
-            files=claude_files,
+        _import_format(
+            claude_code.FORMAT,
+            "Claude Code transcripts (~/.claude/projects/*/*.jsonl)",
+            is_file=_claude_file,
+            files=_under("*.jsonl", _claude_file),
+            load=claude_code.load,
         ),
-        Format(
-            name=codex.FORMAT,
-            description="Codex CLI rollouts (~/.codex/sessions/**/rollout-*.jsonl)",
-            detect=_by_files(_codex_file, _codex_files),
-            load=_codex_load,
+        _import_format(
+            codex.FORMAT,
+            "Codex CLI rollouts (~/.codex/sessions/**/rollout-*.jsonl)",
+            is_file=_codex_file,
             files=_codex_files,
+            load=codex.load,
         ),
-        Format(
-            name=open_webui.FORMAT,
-            description="Open WebUI chat exports (chat-export-*.json)",
-            detect=_by_files(_open_webui_file, webui_files),
-            load=_open_webui_load,
-            files=webui_files,
+        _import_format(
+            open_webui.FORMAT,
+            "Open WebUI chat exports (chat-export-*.json)",
+            is_file=_open_webui_file,
+            files=_under("*.json", _open_webui_file),
+            load=open_webui.load,
         ),
-        Format(
-            name=openai_messages.FORMAT,
-            description="OpenAI chat-completions messages JSON, one conversation per file",
-            detect=_by_files(_openai_messages_file, openai_files),
-            load=_openai_messages_load,
-            files=openai_files,
+        _import_format(
+            openai_messages.FORMAT,
+            "OpenAI chat-completions messages JSON, one conversation per file",
+            is_file=_openai_messages_file,
+            files=_under("*.json", _openai_messages_file),
+            load=openai_messages.load,
             file_scoped_ids=True,
         ),
-        Format(
-            name=agents_sqlite.FORMAT,
-            description="OpenAI Agents SDK SQLiteSession databases",
-            detect=_by_files(agents_file, _sqlite_files(agents_file)),
-            load=_agents_load,
+        _import_format(
+            agents_sqlite.FORMAT,
+            "OpenAI Agents SDK SQLiteSession databases",
+            is_file=agents_file,
             files=_sqlite_files(agents_file),
+            load=agents_sqlite.load,
             file_scoped_ids=True,
         ),
-        Format(
-            name=langchain_sql.FORMAT,
-            description="LangChain SQLChatMessageHistory SQLite databases",
-            detect=_by_files(langchain_file, _sqlite_files(langchain_file)),
-            load=_langchain_load,
+        _import_format(
+            langchain_sql.FORMAT,
+            "LangChain SQLChatMessageHistory SQLite databases",
+            is_file=langchain_file,
             files=_sqlite_files(langchain_file),
+            load=langchain_sql.load,
             file_scoped_ids=True,
         ),
         Format(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -151,6 +151,17 @@ class StoreBase:
         size = self._settings.preview_chars
         text = " ".join(content[: size * 2].split())
         return text[:size] if len(text) <= size else text[: size - 1] + "…"
+
+    def _preview_of_rows(self, rows: Sequence[dict[str, Any]]) -> str | None:
+        """The preview the newest user/assistant text among new message rows gives."""
+        return next(
+            (
+                self._preview(row["content"])
+                for row in reversed(rows)
+                if row["kind"] == "text" and row["role"] in _PREVIEW_ROLES
+            ),
+            None,
+        )
 
 
 def _check_bool(value: object, what: str) -> bool:

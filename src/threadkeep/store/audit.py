@@ -12,11 +12,18 @@ entries under the owner of each conversation, with ``{"by": "cleanup"}`` in the 
 and one ``cleanup`` entry per run, with its counts, under the owner who ran it.
 Entries older than ``audit_retention_days`` are deleted by :meth:`expire_audit` and by
 every cleanup run.
+
+The log outlives what it records (a deleted conversation's title stays for the
+retention period), so every string of a detail — keys too — is redacted before it is
+written, with the built-in secret kinds and the ``redact_patterns`` setting, whatever
+``redact_exports``/``redact_on_write`` say: a title that held an API key is kept as
+``[REDACTED:openai]``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +35,7 @@ from threadkeep.errors import InvalidInput
 from threadkeep.ids import check_uuid
 from threadkeep.inputs import check_choice, check_json, check_limit
 from threadkeep.models import AUDIT_ACTIONS, AuditEntry, Page
+from threadkeep.redact import Redactor
 from threadkeep.store._base import StoreBase, _check_bool, _check_datetime, _now
 
 __all__ = [
@@ -78,9 +86,34 @@ def audit_entry(
 def write_audit_entries(
     store: StoreBase, conn: Connection, entries: Sequence[dict[str, Any]]
 ) -> None:
-    """Record many entries at once inside the caller's transaction (no-op when off)."""
+    """Record many entries at once inside the caller's transaction (no-op when off).
+
+    Each detail is redacted first (see the module docstring); ``entries`` are not changed.
+    """
     if store.settings.audit_log:
-        audit_rows.insert(conn, entries)
+        redactor = _redactor(tuple(store.settings.redact_patterns.items()))
+        audit_rows.insert(
+            conn,
+            [
+                entry
+                if not entry.get("detail")
+                else {**entry, "detail": _redacted(redactor, entry)}
+                for entry in entries
+            ],
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _redactor(patterns: tuple[tuple[str, str], ...]) -> Redactor:
+    """One compiled redactor per set of extra patterns (settings are immutable)."""
+    return Redactor(dict(patterns))
+
+
+def _redacted(redactor: Redactor, entry: dict[str, Any]) -> Any:
+    try:
+        return redactor.redact_value(entry["detail"])[0]
+    except RecursionError:  # the redactor walks JSON recursively; keep no unchecked text
+        return {"redacted": "detail nested too deeply to check for secrets"}
 
 
 def expire_audit_entries(

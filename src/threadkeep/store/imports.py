@@ -6,7 +6,8 @@ own. Every item is a :class:`ConversationImport` carrying an ``import_key`` — 
 of where it came from — and:
 
 * an item whose ``import_key`` this owner already has (or that came earlier in the
-  same call) is skipped, so importing the same source twice duplicates nothing;
+  same call) is skipped, so importing the same source twice duplicates nothing —
+  unless it is ``appendable`` and its source has grown (below);
 * an item that asks for an ``id`` gets it when no conversation (of any owner) has it,
   and a new UUIDv7 otherwise (counted as renamed);
 * messages are inserted in bulk with seqs ``1..n`` — or with the seqs the item gives,
@@ -23,46 +24,55 @@ transaction back, so the call is all or nothing. :func:`check_conversation_impor
 runs those checks alone, without a database, for a reader that wants to refuse a bad
 input before taking the write lock. One ``conversation.created`` event (with
 ``imported=True``) per written conversation is published after the commit.
+
+**Sources that grow.** A Claude Code transcript, a Codex rollout or an Agents SDK
+session gains messages after it was imported. An ``appendable`` item records in its
+conversation's ``context["source"]`` what it was imported from (``import_checks.py``:
+how many messages, a digest of their identities — role, kind and id of each, so a reply
+that grows keeps its identity — a digest of the last one's body, and the
+conversation's ``last_seq``). A later import of the same key compares, inside the write
+transaction and under the conversation's row lock:
+
+* the same messages, the same last body: nothing is written (idempotent);
+* more messages, of which the first ``messages`` have the recorded digest: the new
+  ones are appended as an append would (seqs reserved from the counter row, the message
+  cap applied, counters and preview kept), and the record is brought up to date; a
+  last message whose body changed (a reply still being written at the first import) is
+  rewritten in place — the conversation is counted in ``updated``;
+* anything else — the first messages differ (an edited ChatGPT branch, another source
+  under the same id), fewer messages, or a conversation changed in threadkeep since
+  (its ``last_seq`` is not the recorded ``seq``) — is skipped, with a sentence saying
+  why in ``skip_reasons``, so a person can delete it and import it again.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
+from threadkeep.db import conversations as conversation_rows
 from threadkeep.db import imports as import_rows
 from threadkeep.db import messages as message_rows
-from threadkeep.errors import InvalidInput, ThreadkeepError
-from threadkeep.ids import check_message_id, check_uuid, new_id
-from threadkeep.inputs import (
-    check_choice,
-    check_content,
-    check_context,
-    check_json,
-    check_kind,
-    check_message_status,
-    check_nonnegative,
-    check_role,
-    check_short_text,
-    check_tags,
-    check_title,
-)
-from threadkeep.models import CONVERSATION_STATUSES, Conversation, ForkedFrom
-from threadkeep.redact import Redactor
-from threadkeep.settings import Settings
-from threadkeep.store._base import (
-    _PREVIEW_ROLES,
-    StoreBase,
-    _check_bool,
-    _check_datetime,
-    _conversation_values,
-    _now,
-)
+from threadkeep.ids import new_id
+from threadkeep.models import Conversation
+from threadkeep.store._base import StoreBase, _conversation_values, _now
 from threadkeep.store.audit import write_audit
+from threadkeep.store.import_checks import (
+    Checker,
+    ConversationImport,
+    MessageImport,
+    Prepared,
+    body_digest,
+    check_conversation_import,
+    identities,
+    recorded_source,
+    source_record,
+)
+from threadkeep.store.retention import cap_messages
 
 __all__ = [
     "ConversationImport",
@@ -70,6 +80,7 @@ __all__ = [
     "ImportsMixin",
     "MessageImport",
     "check_conversation_import",
+    "source_record",
 ]
 
 # Messages are inserted this many at a time, so a huge conversation never sits in
@@ -78,57 +89,16 @@ _BATCH = 2_000
 
 
 @dataclass(frozen=True, slots=True)
-class MessageImport:
-    """One message to import; ``None`` times default to the previous message's."""
-
-    role: str
-    content: str
-    kind: str = "text"
-    status: str = "complete"
-    metadata: Any = None
-    tokens: int | None = None
-    id: str | None = None
-    seq: int | None = None
-    run_id: str | None = None
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationImport:
-    """One conversation to import, with its messages in order.
-
-    ``import_key`` identifies the source (at most 200 characters); ``place`` says where
-    the item came from (``export.json: conversations[3]``) and starts every error
-    message about it. ``None`` times default to the messages' (or now).
-    """
-
-    import_key: str
-    messages: Sequence[MessageImport]
-    place: str = ""
-    id: str | None = None
-    title: str | None = None
-    mode: str = "chat"
-    provider: str | None = None
-    provider_session_id: str | None = None
-    model: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
-    status: str = "active"
-    pinned: bool = False
-    tags: Sequence[str] = ()
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
-    trashed_at: dt.datetime | None = None
-    forked_from: ForkedFrom | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ImportResult:
     """What :meth:`ImportsMixin.import_conversations` wrote.
 
     ``conversation_ids`` are the ids written, in input order; ``skipped`` the import
-    keys passed over as already imported; ``renamed`` how many items got a new id
-    because theirs was taken; ``redacted`` what ``redact_on_write`` masked, by kind.
+    keys passed over (already imported, or changed: see ``skip_reasons``);
+    ``renamed`` how many items got a new id because theirs was taken; ``redacted``
+    what ``redact_on_write`` masked, by kind. ``updated`` are the conversations a
+    grown source added to, ``appended`` the messages it added (not in ``messages``);
+    ``skip_reasons`` says, one sentence per item, why a known source that changed was
+    skipped rather than appended to.
     """
 
     conversation_ids: tuple[str, ...]
@@ -136,198 +106,9 @@ class ImportResult:
     skipped: tuple[str, ...]
     renamed: int
     redacted: dict[str, int]
-
-
-@dataclass(slots=True)
-class _Prepared:
-    conversation: Conversation
-    messages: list[dict[str, Any]]
-    redacted: Counter[str]
-
-
-class _Checker:
-    """The checks and defaults of one import call (settings, redactor, the time)."""
-
-    def __init__(
-        self, settings: Settings, at: dt.datetime, preview: Callable[[str | None], str | None]
-    ) -> None:
-        self.settings = settings
-        self.preview = preview
-        self.limit = settings.max_message_bytes
-        self.redactor = Redactor(settings.redact_patterns) if settings.redact_on_write else None
-        self.at = at
-
-    def _masked(self, value: Any, counts: Counter[str]) -> Any:
-        if self.redactor is None or value is None:
-            return value
-        try:
-            masked, found = self.redactor.redact_value(value)
-        except RecursionError:  # the redactor walks JSON recursively
-            raise InvalidInput("a value is nested too deeply to be checked for secrets") from None
-        counts.update(found)
-        return masked
-
-    def prepare(self, item: ConversationImport, owner: str) -> _Prepared:
-        if not isinstance(item, ConversationImport):
-            raise InvalidInput(f"expected a ConversationImport, got {type(item).__name__}")
-        where = item.place or "import"
-        try:
-            return self._prepare(item, owner, where)
-        except ThreadkeepError as error:
-            raise type(error)(f"{where}: {error.message}") from None
-
-    def _prepare(self, item: ConversationImport, owner: str, where: str) -> _Prepared:
-        check_short_text(item.import_key, "import_key", max_length=200)
-        counts: Counter[str] = Counter()
-        messages = list(item.messages)
-        cap = self.settings.max_messages_per_conversation
-        first_seq = 1
-        seqs = [m.seq for m in messages]
-        if any(seq is not None for seq in seqs):
-            first_seq = _contiguous(seqs)
-        if cap is not None and len(messages) > cap:
-            # As if appended one by one: the cap keeps the newest.
-            first_seq += len(messages) - cap
-            messages = messages[-cap:]
-        created = _check_datetime(item.created_at, "created_at")
-        rows: list[dict[str, Any]] = []
-        ids: set[str] = set()
-        previous = created or self.at
-        for offset, message in enumerate(messages):
-            row = self._message(message, previous, counts, f"message {first_seq + offset}")
-            if row["id"] in ids:
-                raise InvalidInput(
-                    f"message {first_seq + offset}: id {row['id']!r:.80} is used twice in "
-                    "this conversation; message ids are unique per conversation"
-                )
-            ids.add(row["id"])
-            row["seq"] = first_seq + offset
-            previous = row["created_at"]
-            rows.append(row)
-        if created is None:
-            created = rows[0]["created_at"] if rows else self.at
-        updated = _check_datetime(item.updated_at, "updated_at")
-        if updated is None:
-            updated = max([created, *(row["updated_at"] for row in rows[-1:])])
-        status = check_choice(item.status, CONVERSATION_STATUSES, "status")
-        trashed = _check_datetime(item.trashed_at, "trashed_at")
-        if status != "trash":
-            trashed = None
-        elif trashed is None:
-            trashed = updated
-        forked = item.forked_from
-        if forked is not None:
-            if not isinstance(forked, ForkedFrom):
-                raise InvalidInput("forked_from must be a ForkedFrom or None")
-            forked = ForkedFrom(
-                check_uuid(forked.conversation_id, what="forked_from conversation id"),
-                check_nonnegative(forked.seq, "forked_from seq", optional=False) or 0,
-            )
-        session = item.provider_session_id
-        if session is not None and not isinstance(session, str):
-            raise InvalidInput("provider_session_id must be a string or null")
-        latest_text = next(
-            (
-                row["content"]
-                for row in reversed(rows)
-                if row["kind"] == "text" and row["role"] in _PREVIEW_ROLES
-            ),
-            None,
-        )
-        conversation = Conversation(
-            id="" if item.id is None else check_uuid(item.id, what="conversation id"),
-            owner=owner,
-            title=check_title(self._masked(check_title(item.title), counts)),
-            mode=str(check_short_text(item.mode, "mode")),
-            provider=check_short_text(item.provider, "provider", optional=True),
-            provider_session_id=session,
-            model=check_short_text(item.model, "model", max_length=200, optional=True),
-            context=check_context(
-                self._masked(check_context(item.context, self.limit), counts), self.limit
-            ),
-            status=status,
-            pinned=_check_bool(item.pinned, "pinned"),
-            tags=tuple(check_tags(item.tags)),
-            created_at=created,
-            updated_at=updated,
-            message_count=len(rows),
-            last_seq=first_seq + len(rows) - 1 if rows else 0,
-            token_count=sum(row["tokens"] or 0 for row in rows),
-            preview=self.preview(latest_text),
-            forked_from=forked,
-            trashed_at=trashed,
-        )
-        return _Prepared(conversation, rows, counts)
-
-    def _message(
-        self, message: MessageImport, previous: dt.datetime, counts: Counter[str], where: str
-    ) -> dict[str, Any]:
-        if not isinstance(message, MessageImport):
-            raise InvalidInput(f"{where}: expected a MessageImport, got {type(message).__name__}")
-        try:
-            content = check_content(message.content, self.limit)
-            metadata = check_json(message.metadata, "metadata", self.limit)
-            if self.redactor is not None:
-                content = check_content(self._masked(content, counts), self.limit)
-                metadata = check_json(self._masked(metadata, counts), "metadata", self.limit)
-            created = _check_datetime(message.created_at, "created_at") or previous
-            updated = _check_datetime(message.updated_at, "updated_at") or created
-            return {
-                "id": _message_id(message.id),
-                "conversation_id": "",
-                "seq": 0,
-                "role": check_role(message.role),
-                "kind": check_kind(message.kind),
-                "content": content,
-                "status": check_message_status(message.status),
-                "metadata": metadata,
-                "tokens": check_nonnegative(message.tokens, "tokens"),
-                "run_id": None
-                if message.run_id is None
-                else check_uuid(message.run_id, what="run_id"),
-                "idempotency_key": None,
-                "created_at": created,
-                "updated_at": updated,
-            }
-        except ThreadkeepError as error:
-            raise type(error)(f"{where}: {error.message}") from None
-
-
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _message_id(value: str | None) -> str:
-    if value is None:
-        return new_id()
-    if isinstance(value, str) and _UUID.fullmatch(value):
-        return value  # the common case in documents, without the per-character check
-    return check_message_id(value)
-
-
-def _contiguous(seqs: Sequence[int | None]) -> int:
-    """The first of ``seqs``, which must all be given, ≥ 1 and go up by one."""
-    given: list[int] = []
-    for offset, seq in enumerate(seqs):
-        if seq is None:
-            raise InvalidInput("give a seq for every message or for none")
-        if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= 2**31 - 1:
-            raise InvalidInput(f"message {offset + 1}: seq must be a whole number ≥ 1")
-        if given and seq != given[0] + offset:
-            raise InvalidInput(
-                f"message {offset + 1}: seq {seq} breaks the sequence (expected "
-                f"{given[0] + offset}); seqs must be contiguous and increasing"
-            )
-        given.append(seq)
-    return given[0]
-
-
-def check_conversation_import(item: ConversationImport, settings: Settings) -> None:
-    """Run every check :meth:`ImportsMixin.import_conversations` runs on ``item``.
-
-    Raises the same ``InvalidInput``/``TooLarge`` the import would (naming
-    ``item.place``), without touching a database.
-    """
-    _Checker(settings, _now(), lambda text: text).prepare(item, "check")
+    updated: tuple[str, ...] = ()
+    appended: int = 0
+    skip_reasons: tuple[str, ...] = ()
 
 
 class ImportsMixin(StoreBase):
@@ -339,9 +120,11 @@ class ImportsMixin(StoreBase):
         Returns what was written, skipped and renamed. Any error — in an item, or
         raised by a lazy ``items`` while it is read — rolls everything back.
         """
-        checker = _Checker(self._settings, _now(), self._preview)
+        checker = Checker(self._settings, _now(), self._preview)
         written: list[tuple[str, int]] = []
         skipped: list[str] = []
+        reasons: list[str] = []
+        updated: list[tuple[str, int]] = []
         renamed = 0
         redacted: Counter[str] = Counter()
         seen: set[str] = set()
@@ -349,10 +132,20 @@ class ImportsMixin(StoreBase):
             for item in items:
                 prepared = checker.prepare(item, self._owner)
                 key = item.import_key
-                if key in seen or import_rows.import_key_known(conn, self._owner, key):
+                if key in seen:  # the same source twice in one call
                     skipped.append(key)
                     continue
                 seen.add(key)
+                known = import_rows.imported_as(conn, self._owner, key)
+                if known is not None:
+                    outcome = self._grown(conn, item, prepared, known, redacted)
+                    if isinstance(outcome, int):
+                        updated.append((known, outcome))
+                    else:
+                        skipped.append(key)
+                        if outcome is not None:
+                            reasons.append(f"{item.place or key}: {outcome}")
+                    continue
                 wanted = prepared.conversation.id
                 cid = wanted
                 if not wanted or import_rows.id_taken(conn, wanted):
@@ -372,8 +165,22 @@ class ImportsMixin(StoreBase):
                     self, conn, "import", cid, {"messages": len(rows), "source": item.place}
                 )
         self._publish(
-            self._event("conversation.created", cid, imported=True, messages=count)
-            for cid, count in written
+            [
+                *(
+                    self._event("conversation.created", cid, imported=True, messages=count)
+                    for cid, count in written
+                ),
+                *(
+                    self._event(
+                        "conversation.updated",
+                        cid,
+                        fields=["messages"],
+                        imported=True,
+                        appended=count,
+                    )
+                    for cid, count in updated
+                ),
+            ]
         )
         return ImportResult(
             conversation_ids=tuple(cid for cid, _ in written),
@@ -381,4 +188,104 @@ class ImportsMixin(StoreBase):
             skipped=tuple(skipped),
             renamed=renamed,
             redacted=dict(redacted),
+            updated=tuple(cid for cid, _ in updated),
+            appended=sum(count for _, count in updated),
+            skip_reasons=tuple(reasons),
         )
+
+    def _grown(
+        self,
+        conn: Connection,
+        item: ConversationImport,
+        prepared: Prepared,
+        cid: str,
+        redacted: Counter[str],
+    ) -> int | str | None:
+        """Bring conversation ``cid``, imported from ``item``'s source before, up to date
+        with it (see the module doc): the number of messages appended when it was
+        updated, a reason when it was skipped because it changed, ``None`` when there
+        is nothing to do."""
+        existing = conversation_rows.get(conn, self._owner, cid, for_update=True)
+        recorded = None if existing is None else recorded_source(existing.context)
+        if existing is None or recorded is None or not item.appendable:
+            return None
+        count, digest, last, seq = recorded
+        messages = list(item.messages)
+        if len(messages) < count or identities(messages[:count]) != digest:
+            return (
+                f"its source no longer starts with the {count:,} messages imported from it "
+                "(edited, or another source with the same id); skipped — delete conversation "
+                f"{cid} to import it again"
+            )
+        refresh = count > 0 and body_digest(messages[count - 1]) != last
+        if len(messages) == count and not refresh:
+            return None
+        if existing.last_seq != seq:
+            return (
+                f"conversation {cid} has changed in threadkeep since it was imported; what "
+                "its source added since was not taken"
+            )
+        # The rows are the newest of the source's messages when the cap pruned the item.
+        offset = len(messages) - len(prepared.messages)
+        return self._append_grown(
+            conn, existing, prepared, count - offset, refresh, item.place, redacted
+        )
+
+    def _append_grown(
+        self,
+        conn: Connection,
+        existing: Conversation,
+        prepared: Prepared,
+        known: int,
+        refresh: bool,
+        place: str,
+        redacted: Counter[str],
+    ) -> int:
+        """Append the rows past the ``known`` first (and rewrite the last known one when
+        ``refresh``); return how many were appended. What redaction masked in the rows
+        written is added to ``redacted``."""
+        cid = existing.id
+        rows = prepared.messages
+        fresh = rows[max(0, known) :]
+        for found in prepared.row_redacted[max(0, known - 1 if refresh else known) :]:
+            redacted.update(found)
+        at = max(existing.updated_at, prepared.conversation.updated_at)
+        tokens = 0
+        changed = rows[known - 1] if refresh and known >= 1 else None
+        if changed is not None:
+            stored = message_rows.get_one(conn, self._owner, cid, changed["id"])
+            if stored is not None:
+                keys = ("content", "metadata", "tokens", "status", "updated_at")
+                message_rows.update_one(conn, cid, stored.id, {key: changed[key] for key in keys})
+                tokens = (changed["tokens"] or 0) - (stored.tokens or 0)
+        last_seq = existing.last_seq
+        if fresh:
+            preview = self._preview_of_rows(fresh)
+            tokens += sum(row["tokens"] or 0 for row in fresh)
+            reserved = message_rows.reserve_seqs(
+                conn, self._owner, cid, len(fresh), tokens=tokens, at=at, preview=preview
+            )
+            if reserved is None:  # the row is locked: only a broken database gets here
+                raise self._not_found(cid)
+            last_seq = reserved
+            for position, row in enumerate(fresh, start=last_seq - len(fresh) + 1):
+                row["conversation_id"] = cid
+                row["seq"] = position
+            for start in range(0, len(fresh), _BATCH):
+                message_rows.insert(conn, fresh[start : start + _BATCH])
+            cap_messages(self, conn, cid, fresh)
+        values: dict[str, Any] = {}
+        if not fresh:
+            values.update(token_count=existing.token_count + tokens, updated_at=at)
+        if changed is not None:
+            values["preview"] = self._preview(message_rows.latest_text(conn, cid))
+        context = dict(existing.context)
+        context["source"] = {**prepared.conversation.context["source"], "seq": last_seq}
+        values["context"] = context
+        if existing.title is None and prepared.conversation.title is not None:
+            values["title"] = prepared.conversation.title
+        conversation_rows.update(conn, self._owner, cid, values)
+        write_audit(
+            self, conn, "import", cid, {"messages": len(fresh), "appended": True, "source": place}
+        )
+        return len(fresh)

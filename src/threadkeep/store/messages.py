@@ -122,14 +122,7 @@ class MessagesMixin(StoreBase):
                     fresh_keys[key] = row
                     fresh.append(row)
             if fresh:
-                preview = next(
-                    (
-                        self._preview(row["content"])
-                        for row in reversed(fresh)
-                        if row["kind"] == "text" and row["role"] in _PREVIEW_ROLES
-                    ),
-                    None,
-                )
+                preview = self._preview_of_rows(fresh)
                 last = message_rows.reserve_seqs(
                     conn,
                     self._owner,

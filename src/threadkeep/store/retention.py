@@ -31,6 +31,7 @@ restorable (``unarchive_conversation``) until it is purged.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -174,14 +175,7 @@ class RetentionMixin(StoreBase):
             if plan.purge_after_days is not None:
                 purge_cutoff = at - dt.timedelta(days=plan.purge_after_days)
                 items += retention_rows.expired_trash(conn, owner, purge_cutoff)
-        return CleanupPlan(
-            planned_at=plan.planned_at,
-            owner=plan.owner,
-            inactive_days=plan.inactive_days,
-            max_per_owner=plan.max_per_owner,
-            purge_after_days=plan.purge_after_days,
-            items=tuple(items),
-        )
+        return dataclasses.replace(plan, items=tuple(items))
 
     def apply_cleanup(
         self,

@@ -3,9 +3,13 @@
 Which encoding a file holds is told by its first line: a JSON Lines document starts
 with a complete ``{"type": "header", ...}`` object, a JSON document with an object that
 the line does not close. Everything is read within the import limits
-(``limits.py``); a JSON document is decoded whole (its size is bounded by
-``import_max_bytes``), JSON Lines one bounded line at a time, so a 100 MB line is
-refused after reading the limit, not 100 MB.
+(``limits.py``), and both encodings stream: JSON Lines one bounded line at a time, a
+JSON document through :class:`~threadkeep.transfer.json_stream.JsonStream`, one
+message at a time, so memory holds one conversation whatever the size of the file, and
+a 100 MB message is refused after reading the limit, not 100 MB. A JSON document whose
+``format`` and ``format_version`` come after its conversations (threadkeep writes them
+first; a hand-made document may not) cannot be streamed: it is read again and decoded
+whole, which takes several times its size in memory.
 
 Every record is checked as it is read, and errors name the place:
 ``backup.json: conversations[3].messages[12].role: expected a string`` or
@@ -18,12 +22,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from threadkeep.errors import InvalidInput, TooLarge
 from threadkeep.transfer.document import (
+    CONVERSATION_FIELDS,
     Checksum,
     canonical,
     check_header,
@@ -31,6 +36,7 @@ from threadkeep.transfer.document import (
     read_message,
 )
 from threadkeep.transfer.formats.json_fields import json_line, type_name
+from threadkeep.transfer.json_stream import JsonStream
 from threadkeep.transfer.limits import ImportLimits, iter_lines, load_json, open_input
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage
 from threadkeep.transfer.sniff import head
@@ -39,6 +45,7 @@ __all__ = ["detect", "files", "load"]
 
 _MARK = re.compile(rb'"format"\s*:\s*"threadkeep"')
 _SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".gz")
+_CONVERSATION_KEYS = frozenset(CONVERSATION_FIELDS)
 _DOCUMENT_KEYS = frozenset(
     {
         "format",
@@ -71,9 +78,19 @@ def load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
         header = _jsonl_header(first)
         if header is not None:
             yield from _jsonl(stream, name, header, limits)
-        else:
-            data = load_json(first + stream.read(), name, limits)
-            yield from _json(data, name, limits)
+            return
+        try:
+            yield from _json_stream(JsonStream(stream, name, limits, start=first), name, limits)
+            return
+        except _HeaderAfterConversations:
+            pass  # nothing was yielded: read it again, whole
+    with open_input(path, limits) as stream:
+        data = load_json(stream.read(), name, limits)
+    yield from _json(data, name, limits)
+
+
+class _HeaderAfterConversations(Exception):
+    """The document names its format only after its conversations: it is read whole."""
 
 
 def _jsonl_header(line: bytes) -> dict[str, Any] | None:
@@ -159,6 +176,99 @@ def _json(data: Any, name: str, limits: ImportLimits) -> Iterator[ImportedConver
     _check_counts(name, data["counts"], len(conversations), total)
     if data["checksum"] != checksum.value():
         raise _mismatch(name, data["checksum"], checksum.value())
+
+
+def _json_stream(
+    doc: JsonStream, name: str, limits: ImportLimits
+) -> Iterator[ImportedConversation]:
+    """A JSON document read a value at a time, with the checks of :func:`_json`."""
+    if doc.peek() != "{":
+        data = doc.value(name, depth=0)
+        raise InvalidInput(f"{name}: expected a threadkeep document object, got {type_name(data)}")
+    fields: dict[str, Any] = {}
+    checksum = Checksum()
+    counted: tuple[int, int] | None = None
+    for key in doc.members(name):
+        if key in fields or (key == "conversations" and counted is not None):
+            raise InvalidInput(f"{name}: the document has two {key!r} fields")
+        if key != "conversations":
+            fields[key] = doc.value(name, depth=1, limit=limits.max_line_bytes)
+            continue
+        if "format" not in fields or "format_version" not in fields:
+            raise _HeaderAfterConversations
+        check_header(fields, name)
+        _check_document_keys(name, fields.keys())
+        counted = yield from _streamed_conversations(doc, name, checksum, limits)
+    doc.end()
+    if counted is None:
+        check_header(fields, name)
+        _check_document_keys(name, fields.keys(), complete=True)
+    else:
+        _check_document_keys(name, {*fields, "conversations"}, complete=True)
+        _check_counts(name, fields["counts"], *counted)
+        if fields["checksum"] != checksum.value():
+            raise _mismatch(name, fields["checksum"], checksum.value())
+
+
+def _check_document_keys(name: str, keys: Iterable[str], *, complete: bool = False) -> None:
+    unknown = set(keys) - _DOCUMENT_KEYS
+    if unknown:
+        raise InvalidInput(f"{name}: unknown document field(s) {', '.join(sorted(unknown))}")
+    missing = _DOCUMENT_KEYS - set(keys)
+    if complete and missing:
+        raise InvalidInput(f"{name}: the document lacks {', '.join(sorted(missing))}")
+
+
+def _streamed_conversations(
+    doc: JsonStream, name: str, checksum: Checksum, limits: ImportLimits
+) -> Generator[ImportedConversation, None, tuple[int, int]]:
+    """The ``conversations`` list, one conversation at a time; returns the counts."""
+    if doc.peek() != "[":
+        value = doc.value(f"{name}.conversations", depth=1)
+        raise InvalidInput(f"{name}.conversations: expected a list, got {type_name(value)}")
+    conversations = total = 0
+    for index in doc.elements(f"{name}.conversations"):
+        where = f"{name}: conversations[{index}]"
+        if doc.peek() != "{":
+            value = doc.value(where, depth=2)
+            raise InvalidInput(f"{where}: expected a conversation object, got {type_name(value)}")
+        fields: dict[str, Any] = {}
+        messages: list[ImportedMessage] | None = None
+        held: list[bytes] = []  # message encodings, when messages come before the fields
+        complete = False
+        for key in doc.members(where):
+            if key in fields or (key == "messages" and messages is not None):
+                raise InvalidInput(f"{where}: the conversation has two {key!r} fields")
+            if key != "messages":
+                fields[key] = doc.value(f"{where}.{key}", depth=3, limit=limits.max_line_bytes)
+                continue
+            complete = fields.keys() >= _CONVERSATION_KEYS
+            if complete:
+                read_conversation(fields, where, file=name)  # the fields before the messages
+                checksum.add(canonical(fields))
+            messages = []
+            if doc.peek() != "[":
+                value = doc.value(f"{where}.messages", depth=3)
+                raise InvalidInput(f"{where}.messages: expected a list, got {type_name(value)}")
+            for position in doc.elements(f"{where}.messages"):
+                spot = f"{where}.messages[{position}]"
+                total += 1
+                if total > limits.max_messages:
+                    raise _too_many(where, limits)
+                raw = doc.value(spot, depth=4, limit=limits.max_line_bytes)
+                _check_length(raw, spot, limits)
+                messages.append(read_message(raw, spot))
+                (checksum.add if complete else held.append)(canonical(raw))
+        if messages is None:
+            raise InvalidInput(f"{where}: conversation lacks messages")
+        conversation = read_conversation(fields, where, file=name, messages=tuple(messages))
+        if not complete:
+            checksum.add(canonical(fields))
+            for encoded in held:
+                checksum.add(encoded)
+        conversations += 1
+        yield conversation
+    return conversations, total
 
 
 def _jsonl(

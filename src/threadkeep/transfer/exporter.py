@@ -16,6 +16,11 @@ Redaction (on unless ``redact=False``; the default is the ``redact_exports`` set
 masks secrets with the built-in kinds and the ``redact_patterns`` setting in message
 content and metadata and in conversation titles, context and tags, before the writer
 sees them; :attr:`ExportReport.redacted` counts what was masked, by kind.
+
+A damaged stored value (JSON that does not parse, a role outside its set) is exported
+as the safe value the store reads it as (``db/rows.py``), never silently:
+:attr:`ExportReport.damaged_values` counts them, and each row is named on the
+``threadkeep.integrity`` logger.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from threadkeep.db.rows import damaged_values_read
 from threadkeep.errors import InvalidInput, NotFound
 from threadkeep.ids import check_uuid
-from threadkeep.models import Conversation, Message
+from threadkeep.models import Conversation, ConversationFilter, Message
 from threadkeep.redact import Redactor
 from threadkeep.store import ConversationStore
 from threadkeep.transfer.registry import export_format, export_format_for
@@ -44,25 +50,17 @@ __all__ = ["ExportReport", "export_conversations", "export_to_path"]
 _PAGE_MESSAGES = 1_000
 _PAGE_CONVERSATIONS = 500
 _BUFFER = 256 * 1024
-_FILTERS = frozenset(
-    {
-        "status",
-        "provider",
-        "model",
-        "mode",
-        "tag",
-        "updated_after",
-        "updated_before",
-        "created_after",
-        "created_before",
-    }
-)
+# The filters are list_conversations' keyword arguments, which are ConversationFilter's.
+_FILTERS = frozenset(field.name for field in dataclasses.fields(ConversationFilter))
 
 
 @dataclass(frozen=True)
 class ExportReport:
     """What an export wrote: the format, how many conversations and messages, what
-    redaction masked (by kind), the bytes written and, for a file, its path."""
+    redaction masked (by kind), the bytes written and, for a file, its path.
+
+    ``damaged_values`` counts stored values that were damaged and exported as safe
+    defaults (``threadkeep doctor`` names and repairs them); 0 on a healthy database."""
 
     format: str
     conversations: int
@@ -70,6 +68,7 @@ class ExportReport:
     redacted: dict[str, int]
     bytes_written: int
     path: Path | None
+    damaged_values: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
@@ -80,6 +79,7 @@ class ExportReport:
             "redacted": dict(self.redacted),
             "bytes_written": self.bytes_written,
             "path": None if self.path is None else str(self.path),
+            "damaged_values": self.damaged_values,
         }
 
 
@@ -228,6 +228,8 @@ def export_conversations(
     buffered = io.BufferedWriter(counting, _BUFFER)
     writer = make_writer(buffered)
     conversations = messages = 0
+    # Counted on this thread from here, so the listing above does not count twice.
+    damaged_before = damaged_values_read()
     for key in ids:
         conversation_id = str(uuid.UUID(bytes=key))
         try:
@@ -257,6 +259,7 @@ def export_conversations(
         redacted=dict(masker.counts),
         bytes_written=counting.count,
         path=None,
+        damaged_values=damaged_values_read() - damaged_before,
     )
 
 

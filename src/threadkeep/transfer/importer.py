@@ -11,15 +11,26 @@ format unless ``format`` is given, and then works in two passes:
    and the place in it, and nothing has been written.
 2. **Write**: the files are read again and everything goes to
    :meth:`~threadkeep.store.ConversationStore.import_conversations` in **one**
-   transaction. Line-oriented formats hold one conversation at a time, not the whole
-   input; a JSON document is decoded whole (within ``import_max_bytes``).
+   transaction. Every built-in reader streams: JSON Lines a line at a time, JSON
+   documents (threadkeep, ChatGPT, Open WebUI) a conversation or message at a time
+   (``json_stream.py``), so memory holds one conversation, not the whole input.
 
 Idempotency: each conversation gets an ``import_key``, ``<format>:<sha256 of the format
 and its source id>`` (threadkeep documents: the original conversation id). The source
 id is joined by the file's absolute path for formats whose ids are only unique within a
 file (``Format.file_scoped_ids``: a LangChain session called ``default``). A key the
 owner already has is skipped and counted, so importing the same source twice
-duplicates nothing.
+duplicates nothing. A foreign conversation is imported ``appendable``: when its source
+has grown since (a Claude Code session or Codex rollout that went on), the new messages
+are appended to the conversation imported before
+(:attr:`ImportReport.conversations_updated`, :attr:`ImportReport.messages_appended`);
+when it changed otherwise, it is skipped with a warning saying why. A threadkeep
+document is restored as it was and never appended to.
+
+Warnings (:attr:`ImportReport.warnings`) also say when ``cleanup_inactive_days`` is
+set and imported conversations were last active before its cutoff: cleanup counts
+from a conversation's own ``updated_at``, so the next cleanup would move that history
+straight to the trash.
 
 Ids: a threadkeep document keeps its conversation ids, message ids and seqs — a
 conversation whose id is already taken (by anyone) gets a new one, counted as renamed.
@@ -31,6 +42,7 @@ Redaction on import is the ``redact_on_write`` setting's, as for any write.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -76,7 +88,14 @@ class ImportProgress:
 @dataclass(frozen=True)
 class ImportReport:
     """What an import did. ``format`` names the format(s) read (comma-separated when
-    the files were of several); ``files`` counts the files read."""
+    the files were of several); ``files`` counts the files read.
+
+    ``conversations_imported``/``messages_imported`` count new conversations and their
+    messages; ``conversations_updated``/``messages_appended`` count conversations
+    imported before whose source had grown, and the messages added to them;
+    ``conversations_skipped`` counts the rest (already imported, or changed — the
+    warnings say which and why). ``warnings`` are sentences for a person, one each.
+    """
 
     format: str
     files: int
@@ -85,6 +104,9 @@ class ImportReport:
     conversations_skipped: int
     ids_renamed: int
     redacted: dict[str, int]
+    conversations_updated: int = 0
+    messages_appended: int = 0
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
@@ -93,9 +115,12 @@ class ImportReport:
             "files": self.files,
             "conversations_imported": self.conversations_imported,
             "messages_imported": self.messages_imported,
+            "conversations_updated": self.conversations_updated,
+            "messages_appended": self.messages_appended,
             "conversations_skipped": self.conversations_skipped,
             "ids_renamed": self.ids_renamed,
             "redacted": dict(self.redacted),
+            "warnings": list(self.warnings),
         }
 
 
@@ -209,6 +234,7 @@ def _to_import(record: ImportedConversation, format: Format, path: Path) -> Conv
         updated_at=record.updated_at,
         trashed_at=record.trashed_at,
         forked_from=record.forked_from,
+        appendable=not own,
     )
 
 
@@ -220,28 +246,43 @@ def _read(
 ) -> Iterator[ConversationImport]:
     """Every conversation of every file, as store imports, reporting progress."""
     for path, format in plan:
-        load = format.load
-        if load is None:  # import_format only returns formats with a loader
-            raise InvalidInput(f"{format.name} cannot be imported from")
-        size = path.stat().st_size if path.is_file() else None
-        conversations = messages = 0
-        if progress is not None:
-            progress(ImportProgress(str(path), 0, 0, size, 0, phase))
-        for record in load(path, limits):
-            if not isinstance(record, ImportedConversation):
-                raise InvalidInput(
-                    f"{path}: the {format.name} format produced {type(record).__name__}, "
-                    "not an ImportedConversation (a plugin bug)"
-                )
-            yield _to_import(record, format, path)
-            conversations += 1
-            messages += len(record.messages)
-            if progress is not None:
-                progress(ImportProgress(str(path), conversations, messages, size, 0, phase))
-        if conversations == 0 and format.detect is not None and not format.detect(path):
-            raise _not_this_format(path, format)
-        if progress is not None:
-            progress(ImportProgress(str(path), conversations, messages, size, size or 0, phase))
+        yield from _read_file(path, format, limits, progress or _no_progress, phase)
+
+
+def _no_progress(event: ImportProgress) -> None:
+    pass
+
+
+def _read_file(
+    path: Path,
+    format: Format,
+    limits: ImportLimits,
+    progress: Callable[[ImportProgress], None],
+    phase: str,
+) -> Iterator[ConversationImport]:
+    load = format.load
+    if load is None:  # import_format only returns formats with a loader
+        raise InvalidInput(f"{format.name} cannot be imported from")
+    size = path.stat().st_size if path.is_file() else None
+    conversations = messages = 0
+
+    def report(bytes_read: int) -> None:
+        progress(ImportProgress(str(path), conversations, messages, size, bytes_read, phase))
+
+    report(0)
+    for record in load(path, limits):
+        if not isinstance(record, ImportedConversation):
+            raise InvalidInput(
+                f"{path}: the {format.name} format produced {type(record).__name__}, "
+                "not an ImportedConversation (a plugin bug)"
+            )
+        yield _to_import(record, format, path)
+        conversations += 1
+        messages += len(record.messages)
+        report(0)
+    if conversations == 0 and format.detect is not None and not format.detect(path):
+        raise _not_this_format(path, format)
+    report(size or 0)
 
 
 def _not_this_format(path: Path, format: Format) -> InvalidInput:
@@ -278,7 +319,9 @@ def import_paths(
                 f"{item.place}: the import holds more than {limits.max_messages:,} messages "
                 "(setting import_max_messages); import the files in parts"
             )
-    result = store.import_conversations(_read(plan, limits, progress, "writing"))
+    idle = _IdleHistory(settings.cleanup_inactive_days)
+    writing = idle.watch(_read(plan, limits, progress, "writing"))
+    result = store.import_conversations(writing)
     names = list(dict.fromkeys(format.name for _, format in plan))
     return ImportReport(
         format=", ".join(names),
@@ -288,4 +331,59 @@ def import_paths(
         conversations_skipped=len(result.skipped),
         ids_renamed=result.renamed,
         redacted=result.redacted,
+        conversations_updated=len(result.updated),
+        messages_appended=result.appended,
+        warnings=(*_listed(result.skip_reasons), *idle.warning(set(result.skipped))),
     )
+
+
+# Skip reasons listed one by one before the rest are summed up in one line.
+_MAX_LISTED = 20
+
+
+def _listed(reasons: Sequence[str]) -> list[str]:
+    shown = list(reasons[:_MAX_LISTED])
+    if len(reasons) > _MAX_LISTED:
+        shown.append(f"… and {len(reasons) - _MAX_LISTED:,} more conversations skipped as changed")
+    return shown
+
+
+class _IdleHistory:
+    """Notes which imported conversations the next cleanup would move to the trash
+    (``cleanup_inactive_days`` counts from a conversation's own ``updated_at``)."""
+
+    def __init__(self, days: int | None) -> None:
+        self.days = days
+        self.cutoff = None if days is None else dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        self.keys: list[str] = []
+
+    def watch(self, items: Iterator[ConversationImport]) -> Iterator[ConversationImport]:
+        for item in items:
+            if self.cutoff is not None and _idle_since(item, self.cutoff):
+                self.keys.append(item.import_key)
+            yield item
+
+    def warning(self, skipped: set[str]) -> list[str]:
+        count = len(set(self.keys) - skipped)
+        if not count:
+            return []
+        return [
+            f"{count:,} imported conversation(s) were last active more than {self.days} days "
+            f"ago: with cleanup_inactive_days = {self.days}, the next cleanup moves them to "
+            "the trash (pin them first, or raise or unset cleanup_inactive_days)"
+        ]
+
+
+def _idle_since(item: ConversationImport, cutoff: dt.datetime) -> bool:
+    """Whether cleanup's inactivity rule would take ``item`` once it is written."""
+    if item.status != "active" or item.pinned:
+        return False
+    last = item.updated_at or next(
+        (
+            m.updated_at or m.created_at
+            for m in reversed(item.messages)
+            if m.updated_at or m.created_at
+        ),
+        item.created_at,
+    )
+    return last is not None and last <= cutoff

@@ -5,9 +5,16 @@ byte threadkeep reads from one goes through these readers, which hold the limits
 :class:`ImportLimits` (from the ``import_*`` settings) *while* reading, never after:
 
 * a file over ``import_max_bytes`` is refused from its size, before it is opened;
-* a ``.gz`` file or a zip member is decompressed through a counter that stops at
-  ``import_max_unpacked_bytes`` (a zip bomb costs what the limit allows, no more; the
-  sizes a zip's headers declare are not trusted);
+* a zip is judged by the sizes its directory declares before a byte is decompressed:
+  each member to be read must declare at most ``import_max_bytes`` (no more than a
+  file on disk may hold) and together at most ``import_max_unpacked_bytes``, so a zip
+  bomb that declares its 5 GiB is refused at once; members threadkeep does not read
+  (the images of a ChatGPT export) do not count;
+* a ``.gz`` file or a zip member is then decompressed as a stream, through a counter
+  that stops reading at ``import_max_unpacked_bytes`` — the second guard, for headers
+  that lie (and for gzip, whose header declares nothing reliable); a zip member
+  compressed other than stored or deflated is refused, as bzip2 and LZMA decompress a
+  whole input chunk at once, unbounded;
 * a zip with more than ``import_max_entries`` members, or with a member whose name is
   absolute or climbs out with ``..``, is refused whole (nothing is ever extracted to
   disk, but such names only come from hostile archives);
@@ -30,7 +37,7 @@ import json
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Any, Protocol
@@ -59,7 +66,7 @@ class ImportLimits:
     """What one import may read; :meth:`from_settings` takes the ``import_*`` settings."""
 
     max_bytes: int = 2_147_483_648
-    max_unpacked_bytes: int = 4_294_967_296
+    max_unpacked_bytes: int = 1_073_741_824
     max_entries: int = 10_000
     max_depth: int = 64
     max_messages: int = 5_000_000
@@ -189,57 +196,83 @@ def _unsafe_member(name: str) -> bool:
     return False
 
 
+_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+
+
 def zip_entries(
     path: Path, limits: ImportLimits, wanted: Callable[[str], bool]
-) -> list[tuple[str, Callable[[], bytes]]]:
-    """The members of the zip at ``path`` that ``wanted`` accepts, as readers.
+) -> list[tuple[str, Callable[[], AbstractContextManager[IO[bytes]]]]]:
+    """The members of the zip at ``path`` that ``wanted`` accepts, as stream openers.
 
-    The whole archive is checked first (member count, member names); each reader then
-    decompresses its member within what is left of ``import_max_unpacked_bytes`` for
-    the whole archive.
+    The whole archive is checked from its directory before anything is decompressed:
+    the member count, every member's name, and the sizes the wanted members declare
+    (see the module doc). Each opener then yields the member as a bounded stream that
+    counts against what is left of ``import_max_unpacked_bytes`` for the whole archive.
     """
     check_file(path, limits)
     try:
-        archive = zipfile.ZipFile(path)
-        infos = archive.infolist()
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
         raise InvalidInput(f"{path.name}: not a readable zip file ({exc})") from exc
     if len(infos) > limits.max_entries:
-        archive.close()
         raise TooLarge(
             f"{path.name}: the zip holds {len(infos):,} files, over the limit of "
             f"{limits.max_entries:,} (setting import_max_entries)"
         )
     for info in infos:
         if _unsafe_member(info.filename):
-            archive.close()
             raise InvalidInput(
                 f"{path.name}: member {info.filename!r} has an absolute path or '..'; "
                 "refusing an archive that points outside itself"
             )
-    archive.close()
+    chosen = [info for info in infos if not info.is_dir() and wanted(info.filename)]
+    _check_declared(path, chosen, limits)
     used = [0]
 
-    def reader(info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    def opener(info: zipfile.ZipInfo) -> Callable[[], AbstractContextManager[IO[bytes]]]:
         name = f"{path.name}/{info.filename}"
 
-        def read() -> bytes:
-            try:
-                with zipfile.ZipFile(path) as again, again.open(info) as stream:
-                    bounded = _Bounded(stream, limits.max_unpacked_bytes, name, start=used[0])
-                    data = io.BufferedReader(bounded, _CHUNK).read()
-            except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error) as exc:
-                raise InvalidInput(f"{name}: cannot be read from the zip ({exc})") from exc
-            used[0] += len(data)
-            return data
+        @contextmanager
+        def open_member() -> Iterator[IO[bytes]]:
+            with ExitStack() as stack:
+                try:
+                    archive = stack.enter_context(zipfile.ZipFile(path))
+                    stream = stack.enter_context(archive.open(info))
+                except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+                    raise InvalidInput(f"{name}: cannot be read from the zip ({exc})") from exc
+                bounded = _Bounded(stream, limits.max_unpacked_bytes, name, start=used[0])
+                try:
+                    yield io.BufferedReader(bounded, _CHUNK)
+                finally:
+                    used[0] = bounded.count
 
-        return read
+        return open_member
 
-    return [
-        (info.filename, reader(info))
-        for info in infos
-        if not info.is_dir() and wanted(info.filename)
-    ]
+    return [(info.filename, opener(info)) for info in chosen]
+
+
+def _check_declared(path: Path, members: list[zipfile.ZipInfo], limits: ImportLimits) -> None:
+    """Refuse what the zip's directory says it holds, before decompressing anything."""
+    total = sum(info.file_size for info in members)
+    if total > limits.max_unpacked_bytes:
+        raise TooLarge(
+            f"{path.name}: unpacks to {total:,} bytes (as its directory declares), over "
+            f"the limit of {limits.max_unpacked_bytes:,} bytes (setting "
+            "import_max_unpacked_bytes)"
+        )
+    for info in members:
+        name = f"{path.name}/{info.filename}"
+        if info.compress_type not in _ZIP_METHODS:
+            raise InvalidInput(
+                f"{name}: compressed with method {info.compress_type}; threadkeep reads "
+                "stored or deflated zip members (zip it again with the usual settings)"
+            )
+        if info.file_size > limits.max_bytes:
+            raise TooLarge(
+                f"{name}: declares {info.file_size:,} bytes unpacked, over the import limit "
+                f"of {limits.max_bytes:,} bytes for one file (setting import_max_bytes)"
+            )
 
 
 def check_depth(value: Any, max_depth: int, where: str) -> None:

@@ -7,9 +7,11 @@ and duplicates nothing (SPEC S6.3/S6.4). Content the target model has no column 
 kept in ``metadata``, never dropped silently.
 
 Records are frozen dataclasses with plain JSON-able fields; datetimes are aware UTC
-or ``None`` when the source has none. The fields after ``tags`` of a conversation and
-``run_id``/``updated_at`` of a message are only filled by threadkeep's own document
-format, which carries every field of the store; foreign formats leave the defaults.
+or ``None`` when the source has none. ``provider``, ``provider_session_id`` and
+``model`` are filled by a foreign format that knows them (``claude-code`` and ``codex``
+name the session a runtime provider of the same name can resume); the other fields
+after ``tags`` of a conversation and ``run_id``/``updated_at`` of a message are only
+filled by threadkeep's own document format, which carries every field of the store.
 A conversation ``id`` is kept when it is free in the target database.
 """
 

@@ -15,11 +15,17 @@ into the message's ``metadata["chatgpt"]``, so nothing is dropped silently.
 
 The export arrives as a zip holding ``conversations.json`` or, in newer exports,
 ``conversations-000.json``, ``conversations-001.json``, ...; :func:`load` reads the zip
-in memory (nothing is extracted to disk), a single JSON file, or a directory of shards,
-within the import limits (``transfer/limits.py``: member count and names, unpacked
-size counted while decompressing, JSON depth). Every structural error
-is an :class:`~threadkeep.errors.InvalidInput` naming the place, e.g.
+(nothing is extracted to disk), a single JSON file, or a directory of shards, within
+the import limits (``transfer/limits.py``: member count, names and declared sizes,
+unpacked size counted while decompressing, JSON depth). Each file is streamed
+(``json_stream.py``): one conversation is decoded at a time, so memory follows the
+largest conversation, not the size of the export. Every structural error is an
+:class:`~threadkeep.errors.InvalidInput` naming the place, e.g.
 ``conversations.json[3].mapping: expected an object``.
+
+The conversation's provider is ``openai`` and its model the export's
+``default_model_slug``; ChatGPT conversations cannot be resumed through an API, so no
+provider session is recorded.
 """
 
 from __future__ import annotations
@@ -27,25 +33,28 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from threadkeep.errors import InvalidInput
 from threadkeep.models import MESSAGE_ROLES
 from threadkeep.transfer.formats.json_fields import (
     expect_object,
-    json_document,
     or_empty,
     type_name,
     unix_time,
 )
-from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, read_input, zip_entries
+from threadkeep.transfer.json_stream import JsonStream
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, open_input, zip_entries
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
 __all__ = ["FORMAT", "is_conversations_file", "load", "parse"]
 
 FORMAT = "chatgpt"
+PROVIDER = "openai"
+_MODEL_LENGTH = 200  # the model column's; a longer slug stays only in the context
 
 _FILE_NAME = re.compile(r"conversations(?:-(\d+))?\.json")
 # Content types whose text lives in a single field rather than in ``parts``.
@@ -54,8 +63,20 @@ _TEXT_FIELDS = ("text", "result", "content")
 
 def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
     """Conversations of an export zip, a ``conversations*.json`` file, or a directory."""
-    for name, read in _sources(path, limits):
-        yield from parse(json_document(read(), name, limits), file=name)
+    for name, open_source in _sources(path, limits):
+        with open_source() as stream:
+            yield from _stream(JsonStream(stream, name, limits), name)
+
+
+def _stream(doc: JsonStream, file: str) -> Iterator[ImportedConversation]:
+    """The conversations of one ``conversations*.json``, decoded one at a time."""
+    if doc.peek() != "[":
+        data = doc.value(file, depth=0)
+        raise InvalidInput(f"{file}: expected a list of conversations, got {type_name(data)}")
+    for index in doc.elements(file):
+        where = f"{file}[{index}]"
+        yield _conversation(doc.value(where, depth=1), where, file)
+    doc.end()
 
 
 def parse(data: Any, *, file: str) -> Iterator[ImportedConversation]:
@@ -74,9 +95,12 @@ def is_conversations_file(name: str) -> bool:
     return _FILE_NAME.fullmatch(name.replace("\\", "/").rsplit("/", 1)[-1]) is not None
 
 
-def _sources(path: Path, limits: ImportLimits) -> list[tuple[str, Callable[[], bytes]]]:
-    """``(name, read)`` of every conversations file of a directory, zip or file, in
-    shard order; reading happens only when ``read`` is called, within ``limits``."""
+_Opener = Callable[[], AbstractContextManager[IO[bytes]]]
+
+
+def _sources(path: Path, limits: ImportLimits) -> list[tuple[str, _Opener]]:
+    """``(name, open)`` of every conversations file of a directory, zip or file, in
+    shard order; each is opened only when ``open`` is called, within ``limits``."""
     if path.is_dir():
         files = sorted(
             (p for p in path.iterdir() if p.is_file() and is_conversations_file(p.name)),
@@ -84,15 +108,15 @@ def _sources(path: Path, limits: ImportLimits) -> list[tuple[str, Callable[[], b
         )
         if not files:
             raise InvalidInput(f"{path}: no conversations.json or conversations-NNN.json")
-        return [(file.name, partial(read_input, file, limits)) for file in files]
+        return [(file.name, partial(open_input, file, limits)) for file in files]
     if path.is_file() and zipfile.is_zipfile(path):
         members = zip_entries(path, limits, is_conversations_file)
         if not members:
             raise InvalidInput(f"{path.name}: the zip holds no conversations.json")
         members.sort(key=lambda member: _shard_key(member[0]))
-        return [(f"{path.name}/{name}", read) for name, read in members]
+        return [(f"{path.name}/{name}", opener) for name, opener in members]
     if path.is_file():
-        return [(path.name, partial(read_input, path, limits))]
+        return [(path.name, partial(open_input, path, limits))]
     raise InvalidInput(f"{path}: no such file or directory")
 
 
@@ -130,6 +154,7 @@ def _conversation(item: Any, where: str, file: str) -> ImportedConversation:
         for key in ("default_model_slug", "gizmo_id", "conversation_template_id")
         if conv.get(key) is not None
     }
+    model = conv.get("default_model_slug")
     return ImportedConversation(
         source=Source(FORMAT, file, source_id),
         title=title or None,
@@ -137,6 +162,8 @@ def _conversation(item: Any, where: str, file: str) -> ImportedConversation:
         created_at=unix_time(conv.get("create_time"), f"{where}.create_time"),
         updated_at=unix_time(conv.get("update_time"), f"{where}.update_time"),
         context={"chatgpt": context} if context else {},
+        provider=PROVIDER,
+        model=model if isinstance(model, str) and 0 < len(model) <= _MODEL_LENGTH else None,
     )
 
 

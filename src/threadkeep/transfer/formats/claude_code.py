@@ -29,8 +29,13 @@ How lines become :class:`~threadkeep.transfer.records.ImportedMessage` values:
 One file normally holds one session, but a resumed session may continue in the same
 file under a new ``sessionId``; each session id yields its own conversation, in order
 of first appearance. ``Source("claude-code", file, sessionId)`` makes re-import
-idempotent. A line that is not a JSON object, or whose ``message`` has the wrong shape,
-raises :class:`~threadkeep.errors.InvalidInput` naming the file and the line number.
+idempotent. The conversation's provider is ``claude-code`` (the runtime provider that
+can resume it), its provider session the ``sessionId``, and its model the one the
+session's latest reply came from (``message.model``; Claude Code's own
+``<synthetic>`` notices are not a model).
+
+A line that is not a JSON object, or whose ``message`` has the wrong shape, raises
+:class:`~threadkeep.errors.InvalidInput` naming the file and the line number.
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ from threadkeep.transfer.records import ImportedConversation, ImportedMessage, S
 __all__ = ["FORMAT", "load", "parse_lines"]
 
 FORMAT = "claude-code"
+PROVIDER = "claude-code"
+# The model Claude Code names on the notices it writes itself (an API error, a cancel).
+_NOT_A_MODEL = "<synthetic>"
 
 _MESSAGE_TYPES = frozenset({"user", "assistant", "system"})
 
@@ -100,6 +108,9 @@ class _Session:
     title: str | None = None
     first_at: dt.datetime | None = None
     last_at: dt.datetime | None = None
+    model: str | None = None
+    # False when the lines name no sessionId and the file's name stands in for it.
+    named: bool = True
 
 
 def parse_lines(
@@ -128,10 +139,11 @@ def parse_lines(
             continue
         if record.get("isSidechain") is True or record.get("isMeta") is True:
             continue
-        session_id = _optional_str(record, "sessionId", where) or fallback_id
+        named = _optional_str(record, "sessionId", where)
+        session_id = named or fallback_id
         session = sessions.get(session_id)
         if session is None:
-            session = sessions[session_id] = _Session(session_id)
+            session = sessions[session_id] = _Session(session_id, named=named is not None)
         if line_type not in _MESSAGE_TYPES:
             key = str(line_type)
             session.ignored[key] = session.ignored.get(key, 0) + 1
@@ -153,6 +165,9 @@ def parse_lines(
             created_at=session.first_at,
             updated_at=session.last_at,
             context=context,
+            provider=PROVIDER,
+            provider_session_id=session.session_id if session.named else None,
+            model=session.model,
         )
 
 
@@ -246,6 +261,8 @@ def _read_assistant(
     message_id = message.get("id")
     key = message_id if isinstance(message_id, str) else (uuid or f"line:{where}")
     model = message.get("model")
+    if isinstance(model, str) and model and model != _NOT_A_MODEL and len(model) <= 200:
+        session.model = model  # the latest reply's: the model the session is on
     reply = session.replies.get(key)
     for block in blocks:
         if block["type"] == "tool_use":

@@ -22,9 +22,15 @@ A rollout is JSON Lines, one session per file. Each line is
   - any other item type is kept whole as a ``system_artifact`` message, so nothing is
     dropped silently.
 
-* ``turn_context`` gives the model in use (``context["model"]``); ``event_msg`` and
-  other line types duplicate what the response items say and are only counted
+* ``turn_context`` gives the model in use (the latest one is the conversation's
+  ``model``; ``session_meta`` may name one too); ``event_msg`` and other line types
+  duplicate what the response items say and are only counted
   (``context["ignored_line_types"]``).
+
+The conversation's provider is ``codex`` (the runtime provider that can resume it) and
+its provider session the ``session_meta`` id. Rollouts have no title: the first thing
+the user typed stands in, shortened as a listing preview is (whitespace collapsed, cut
+at ``TITLE_CHARS`` with an ellipsis).
 
 Rollouts written before the ``payload`` envelope (2025 and earlier) put the session
 meta bare on the first line and the response items bare on later ones; both shapes
@@ -53,6 +59,9 @@ from threadkeep.transfer.records import ImportedConversation, ImportedMessage, S
 __all__ = ["FORMAT", "load", "parse_lines"]
 
 FORMAT = "codex"
+PROVIDER = "codex"
+TITLE_CHARS = 80
+_MODEL_LENGTH = 200  # the model column's
 
 _INJECTED_PREFIXES = ("<environment_context>", "<user_instructions>")
 _CALL_TYPES = frozenset({"function_call", "custom_tool_call", "local_shell_call"})
@@ -66,6 +75,8 @@ class _Rollout:
     def __init__(self, file: str) -> None:
         self.file = file
         self.session_id: str | None = None
+        self.model: str | None = None
+        self.title: str | None = None
         self.context: dict[str, Any] = {}
         self.messages: list[ImportedMessage] = []
         self.reasoning: list[str] = []
@@ -105,8 +116,8 @@ def parse_lines(
             _read_meta(rollout, payload, where)
         elif line_type == "response_item":
             _read_item(rollout, payload, at, lineno, where)
-        elif line_type == "turn_context" and isinstance(payload.get("model"), str):
-            rollout.context["model"] = payload["model"]
+        elif line_type == "turn_context" and _is_model(payload.get("model")):
+            rollout.model = payload["model"]
         else:
             key = str(line_type)
             rollout.ignored[key] = rollout.ignored.get(key, 0) + 1
@@ -119,12 +130,28 @@ def parse_lines(
         rollout.context["ignored_line_types"] = dict(sorted(rollout.ignored.items()))
     yield ImportedConversation(
         source=Source(FORMAT, file, rollout.session_id or Path(file).stem),
-        title=None,
+        title=rollout.title,
         messages=tuple(rollout.messages),
         created_at=rollout.first_at,
         updated_at=rollout.last_at,
         context=rollout.context,
+        provider=PROVIDER,
+        provider_session_id=rollout.session_id,
+        model=rollout.model,
     )
+
+
+def title_from(text: str) -> str | None:
+    """A title made of the first words of ``text``: whitespace collapsed, at most
+    ``TITLE_CHARS`` characters, an ellipsis where it was cut."""
+    words = " ".join(text[: TITLE_CHARS * 4].split())
+    if len(words) <= TITLE_CHARS:
+        return words or None
+    return words[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _MODEL_LENGTH
 
 
 def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
@@ -153,6 +180,8 @@ def _read_meta(rollout: _Rollout, meta: dict[str, Any], where: str) -> None:
     if not isinstance(session_id, str) or not session_id:
         raise InvalidInput(f"{where}: session_meta needs a string 'id'")
     rollout.session_id = session_id
+    if rollout.model is None and _is_model(meta.get("model")):
+        rollout.model = meta["model"]
     for key in ("cwd", "instructions", "git", "cli_version", "originator"):
         if meta.get(key) is not None:
             rollout.context[key] = meta[key]
@@ -261,6 +290,8 @@ def _read_message(
         return
     if role in ("user", "assistant"):
         kind, target_role = "text", role
+        if role == "user" and rollout.title is None:
+            rollout.title = title_from(text)
     else:
         kind, target_role = "system_artifact", "system"
         metadata["role"] = role

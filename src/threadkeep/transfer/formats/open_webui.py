@@ -11,8 +11,10 @@ Roles are user/assistant/system; an assistant message carrying an ``error`` beco
 ``error``. The model, attached files, sources and usage go to ``metadata["open_webui"]``.
 Times are Unix epoch numbers — seconds in current versions; values too large to be
 seconds are read as milliseconds, microseconds or nanoseconds — turned into aware UTC
-datetimes. Structural errors are :class:`~threadkeep.errors.InvalidInput` naming the
-place, e.g. ``chat-export.json[2].chat.history.messages: expected an object``.
+datetimes. The file is decoded one chat at a time (``json_stream.py``), so memory
+follows the largest chat, not the size of the export. Structural errors are
+:class:`~threadkeep.errors.InvalidInput` naming the place, e.g.
+``chat-export.json[2].chat.history.messages: expected an object``.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from threadkeep.models import MESSAGE_ROLES
 from threadkeep.transfer.formats.json_fields import (
     expect_object,
     or_empty,
-    read_json_file,
     unix_time,
 )
-from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits
+from threadkeep.transfer.json_stream import JsonStream
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, open_input
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
 __all__ = ["FORMAT", "load", "parse"]
@@ -40,9 +42,17 @@ _METADATA_KEYS = ("model", "modelName", "models", "files", "sources", "citations
 
 
 def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
-    """Conversations of an Open WebUI export file."""
-    data = read_json_file(path, limits)
-    yield from parse(data, file=path.name)
+    """Conversations of an Open WebUI export file, decoded one chat at a time."""
+    file = path.name
+    with open_input(path, limits) as stream:
+        doc = JsonStream(stream, file, limits)
+        if doc.peek() != "[":
+            yield from parse(doc.value(file, depth=0), file=file)
+        else:
+            for index in doc.elements(file):
+                where = f"{file}[{index}]"
+                yield _conversation(doc.value(where, depth=1), where, file)
+        doc.end()
 
 
 def parse(data: Any, *, file: str) -> Iterator[ImportedConversation]:
