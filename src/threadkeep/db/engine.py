@@ -45,6 +45,7 @@ from threadkeep.db.column_types import load_json
 from threadkeep.db.prepared import Queryable, SQLiteReader
 from threadkeep.db.sqlite_driver import SqliteLibrary, sqlite_module
 from threadkeep.errors import InvalidInput, StoreUnavailable, ThreadkeepError
+from threadkeep.redact import redact_text
 from threadkeep.settings import Settings
 
 __all__ = ["Database", "normalize_url", "open_database"]
@@ -62,7 +63,9 @@ def normalize_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except exc.ArgumentError as error:
-        raise InvalidInput(f"database URL {url!r} is not a valid URL: {error}") from None
+        # The URL may hold a password: mask it in what the error repeats.
+        shown, _ = redact_text(f"database URL {url!r} is not a valid URL: {error}")
+        raise InvalidInput(shown) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
