@@ -403,3 +403,20 @@ def test_two_processes_opening_a_fresh_database_migrate_it_once(
         assert len(store.list_conversations().items) == 2
         with store.database.engine.connect() as conn:
             assert _drift(conn) == []
+
+
+def test_every_revision_commits_at_once_on_sqlite(sqlite_path: Path) -> None:
+    """Guards against Alembic committing after each revision on SQLite (it treats SQLite
+    DDL as non-transactional): each commit released the write lock, so a second process
+    opening the same new file could run the next revision at the same time and fail
+    with "duplicate column name" (seen in tests/durability/test_concurrent_open.py).
+    Migrating a new file from nothing to the head is one transaction: one commit."""
+    db = open_database(str(sqlite_path), Settings.load())
+    commits: list[object] = []
+    sa.event.listen(db.engine, "commit", commits.append)
+    try:
+        report = migrate.upgrade(db, backup=False)
+    finally:
+        db.dispose()
+    assert len(report.applied) == len(_revisions_bottom_up()) > 1
+    assert len(commits) == 1

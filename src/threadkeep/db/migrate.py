@@ -104,6 +104,15 @@ def _run(
     with db.write() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+        elif not conn.in_transaction():
+            # On SQLite ``db.write()`` holds BEGIN IMMEDIATE on the driver, which
+            # SQLAlchemy does not see. Alembic treats SQLite as non-transactional DDL and
+            # would commit after each revision — releasing the write lock between them,
+            # so a second process opening the same new file could run the next revision
+            # at the same time ("duplicate column"). Beginning here makes the
+            # transaction external to Alembic: it commits nothing; ``write()`` commits
+            # every revision at once at the end.
+            conn.begin()
         config.attributes["connection"] = conn
         if action == "upgrade":
             command.upgrade(config, revision)
