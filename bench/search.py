@@ -44,10 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline import connect
+from bench.scale import _TEXT_POOL as POOL  # the builder's pool: the corpus must match it
+from bench.scale import ScaleSpec, _build_threadkeep
 
 __all__ = ["QUERIES", "SearchResult", "main", "run_search_bench"]
 
-POOL = 2_000
 WORDS_PER_TEXT = 30
 RARE, PHRASE, COMMON = "quetzal", '"harbor lantern"', "copper"
 QUERIES: dict[str, str] = {
@@ -141,7 +142,6 @@ def _baseline(
 def _threadkeep_sqlite(
     path: Path, conversations: int, each: int, texts: Sequence[str], repeat: int
 ) -> SearchResult:
-    from bench.scale import ScaleSpec, _build_threadkeep
     from threadkeep import Settings, open_store
 
     spec = ScaleSpec(
@@ -152,19 +152,15 @@ def _threadkeep_sqlite(
         full_scan_reads=1,
     )
     started = time.perf_counter()
-    _build_threadkeep(path, spec, _pool_for(texts, each))
+    # scale.py's builder gives message seq of conversation i pool text
+    # (i * each + seq - 1) % 2000: the round-robin this corpus is defined by.
+    _build_threadkeep(path, spec, texts)
     build = time.perf_counter() - started
     store = open_store(path, settings=Settings())
     try:
         return SearchResult("threadkeep (SQLite)", build, *_measure(store, repeat))
     finally:
         store.close()
-
-
-def _pool_for(texts: Sequence[str], each: int) -> list[str]:
-    # scale.py's builder picks pool text (index * each + seq - 1) % 2000: the same
-    # round-robin this corpus is defined by.
-    return list(texts)
 
 
 def _measure(store: Any, repeat: int) -> tuple[dict[str, float], dict[str, int]]:
