@@ -8,10 +8,7 @@ so an entry exists exactly when the change committed. Reads are scoped to the ac
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from threadkeep.db.column_types import CorruptValue
+from threadkeep.db.conversations import pack_cursor, unpack_cursor
 from threadkeep.db.schema import audit_log as t
 from threadkeep.errors import InvalidInput
 from threadkeep.models import AuditEntry
@@ -91,19 +89,17 @@ def expire(conn: Connection, actor: str | None, before: dt.datetime) -> int:
 
 
 def encode_cursor(key: tuple[dt.datetime, int]) -> str:
-    raw = json.dumps([key[0].astimezone(dt.UTC).isoformat(), key[1]]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pack_cursor([key[0].astimezone(dt.UTC).isoformat(), key[1]])
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
     """Parse a cursor made by :func:`encode_cursor`; anything else is ``InvalidInput``."""
     problem = "cursor is not one this audit listing handed out; start again without a cursor"
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        at, entry_id = key
+        at, entry_id = unpack_cursor(cursor)
         parsed = dt.datetime.fromisoformat(at)
         if parsed.tzinfo is None or type(entry_id) is not int:
             raise ValueError
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError):  # binascii.Error, UnicodeDecodeError are ValueErrors
         raise InvalidInput(problem) from None
     return parsed, entry_id

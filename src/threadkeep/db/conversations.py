@@ -13,7 +13,6 @@ first page, not twice).
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import datetime as dt
 import json
@@ -39,6 +38,8 @@ __all__ = [
     "get",
     "insert",
     "list_page",
+    "pack_cursor",
+    "unpack_cursor",
     "update",
 ]
 
@@ -81,19 +82,29 @@ def delete(conn: Connection, owner: str, conversation_id: str) -> bool:
     return result.rowcount > 0
 
 
+def pack_cursor(values: list[Any]) -> str:
+    """A keyset cursor: ``values`` as unpadded base64url JSON (every listing's codec)."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def unpack_cursor(cursor: str) -> Any:
+    """The JSON value in a :func:`pack_cursor` cursor; ``ValueError`` if it holds none."""
+    return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+
+
 def encode_cursor(key: list[Any]) -> str:
     """Encode a sort key (as :func:`list_page` returns it) into an opaque cursor."""
-    key = [k.astimezone(dt.UTC).isoformat() if isinstance(k, dt.datetime) else k for k in key]
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+    return pack_cursor(
+        [k.astimezone(dt.UTC).isoformat() if isinstance(k, dt.datetime) else k for k in key]
+    )
 
 
 def decode_cursor(cursor: str, pinned_first: bool) -> list[Any]:
     """Parse a cursor made by :func:`encode_cursor` for the same ordering."""
     problem = "cursor is not one this listing handed out; start again without a cursor"
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        key = unpack_cursor(cursor)
+    except ValueError:  # also binascii.Error and UnicodeDecodeError
         raise InvalidInput(problem) from None
     size = 3 if pinned_first else 2
     if not isinstance(key, list) or len(key) != size:

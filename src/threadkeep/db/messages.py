@@ -162,21 +162,11 @@ def by_idempotency_keys(
             t.c.conversation_id == conversation_id, t.c.idempotency_key.in_(keys)
         )
     ).all()
-    found = {}
-    for row in rows:
-        message = message_from_row(tuple(row)[1:], False)
-        if message is not None:
-            found[row[0]] = message
-    return found
+    return {row[0]: message_from_row(tuple(row)[1:], False) for row in rows}
 
 
 def _messages(rows: Sequence[Any], raw: bool) -> list[Message]:
-    out = []
-    for row in rows:
-        message = message_from_row(row, raw)
-        if message is not None:
-            out.append(message)
-    return out
+    return [message_from_row(row, raw) for row in rows]
 
 
 _pages: dict[tuple[bool, bool, bool, bool, bool], Prepared] = {}

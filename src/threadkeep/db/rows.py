@@ -203,75 +203,6 @@ def conversation_from_row(row: Any, raw: bool = False) -> Conversation:
         status,
         pinned,
         tags,
-        created_at,
-        updated_at,
-        message_count,
-        last_seq,
-        token_count,
-        preview,
-        forked_from_id,
-        forked_from_seq,
-        trashed_at,
-        _import_key,
-    ) = row
-    try:
-        if raw:
-            # Most conversations have no context and no tags: skip the JSON parser.
-            context = {} if context == "{}" else _decode(context)
-            tags = () if tags == "[]" else _decode(tags)
-            created_at, updated_at = _from_iso(created_at), _from_iso(updated_at)
-            if created_at.tzinfo is None or updated_at.tzinfo is None:
-                raise _Damaged
-            if trashed_at is not None:
-                trashed_at = _from_iso(trashed_at)
-                if trashed_at.tzinfo is None:
-                    raise _Damaged
-        else:
-            id_ = str(id_)
-        if type(context) is not dict or status not in CONVERSATION_STATUSES:
-            raise _Damaged
-        # () is the raw fast path's "[]"; anything else must be a list of strings.
-        if tags != () and (type(tags) is not list or not all(type(t) is str for t in tags)):
-            raise _Damaged
-    except (TypeError, ValueError, RecursionError):  # _Damaged is a ValueError
-        return _lenient_conversation(row, raw)
-    return _conversation(
-        id_,
-        owner,
-        title,
-        mode,
-        provider,
-        provider_session_id,
-        model,
-        context,
-        status,
-        bool(pinned),
-        tuple(tags) if tags else (),
-        created_at,
-        updated_at,
-        message_count,
-        last_seq,
-        token_count,
-        preview,
-        None if forked_from_id is None else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
-        trashed_at,
-    )
-
-
-def _lenient_conversation(row: Any, raw: bool) -> Conversation:
-    """A conversation row with damage: each column read on its own, defaults for the bad."""
-    (
-        id_,
-        owner,
-        title,
-        mode,
-        provider,
-        provider_session_id,
-        model,
-        context,
-        status,
-        pinned,
-        tags,
         created,
         updated,
         message_count,
@@ -283,6 +214,68 @@ def _lenient_conversation(row: Any, raw: bool) -> Conversation:
         trashed,
         _import_key,
     ) = row
+    try:
+        if raw:
+            # Most conversations have no context and no tags: skip the JSON parser.
+            context_v = {} if context == "{}" else _decode(context)
+            tags_v = () if tags == "[]" else _decode(tags)
+            created_at, updated_at = _from_iso(created), _from_iso(updated)
+            if created_at.tzinfo is None or updated_at.tzinfo is None:
+                raise _Damaged
+            trashed_at = trashed
+            if trashed is not None:
+                trashed_at = _from_iso(trashed)
+                if trashed_at.tzinfo is None:
+                    raise _Damaged
+        else:
+            id_ = str(id_)
+            context_v, tags_v = context, tags
+            created_at, updated_at, trashed_at = created, updated, trashed
+        if type(context_v) is not dict or status not in CONVERSATION_STATUSES:
+            raise _Damaged
+        # () is the raw fast path's "[]"; anything else must be a list of strings.
+        if tags_v != () and (type(tags_v) is not list or not all(type(t) is str for t in tags_v)):
+            raise _Damaged
+    except (TypeError, ValueError, RecursionError):  # _Damaged is a ValueError
+        id_ = str(id_)
+        context_v, tags_v, status, created_at, updated_at, trashed_at = _repair_conversation(
+            id_, raw, context, tags, status, created, updated, trashed
+        )
+    return _conversation(
+        id_,
+        owner,
+        title,
+        mode,
+        provider,
+        provider_session_id,
+        model,
+        context_v,
+        status,
+        bool(pinned),
+        tuple(tags_v) if tags_v else (),
+        created_at,
+        updated_at,
+        message_count,
+        last_seq,
+        token_count,
+        preview,
+        None if forked_from_id is None else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
+        trashed_at,
+    )
+
+
+def _repair_conversation(
+    id_: str,
+    raw: bool,
+    context: Any,
+    tags: Any,
+    status: Any,
+    created: Any,
+    updated: Any,
+    trashed: Any,
+) -> tuple[Any, Any, str, dt.datetime, dt.datetime, dt.datetime | None]:
+    """A conversation row with damage: the checked columns read one by one, defaults for
+    the bad (logged); returns context, tags, status and the three datetimes."""
     repair = _Repair()
     context = repair.json("context", context, raw, "object", {})
     tags = repair.json("tags", tags, raw, "tags", [])
@@ -298,27 +291,7 @@ def _lenient_conversation(row: Any, raw: bool) -> Conversation:
         "status", status, CONVERSATION_STATUSES, "active" if trashed_at is None else "trash"
     )
     repair.log("conversations", id_)
-    return _conversation(
-        str(id_),
-        owner,
-        title,
-        mode,
-        provider,
-        provider_session_id,
-        model,
-        context,
-        status,
-        bool(pinned),
-        tuple(tags),
-        created_at,
-        updated_at,
-        message_count,
-        last_seq,
-        token_count,
-        preview,
-        None if forked_from_id is None else ForkedFrom(str(forked_from_id), forked_from_seq or 0),
-        trashed_at,
-    )
+    return context, tags, status, created_at, updated_at, trashed_at
 
 
 def conversations_from_rows(rows: Sequence[Any], raw: bool) -> list[Conversation]:
@@ -337,40 +310,45 @@ def message_from_row(row: Any, raw: bool = False) -> Message:
     (id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created, updated) = row
     try:
         if raw:
+            metadata_v = metadata
             if metadata is not None:
-                metadata = _decode(metadata)
-            created, updated = _from_iso(created), _from_iso(updated)
-            if created.tzinfo is None or updated.tzinfo is None:
+                metadata_v = _decode(metadata)
+            created_at, updated_at = _from_iso(created), _from_iso(updated)
+            if created_at.tzinfo is None or updated_at.tzinfo is None:
                 raise _Damaged
-        elif type(metadata) is CorruptValue:
-            raise _Damaged
+        else:
+            if type(metadata) is CorruptValue:
+                raise _Damaged
+            # PostgreSQL's driver may hand back uuid.UUID objects
+            cid, run_id = str(cid), None if run_id is None else str(run_id)
+            metadata_v, created_at, updated_at = metadata, created, updated
         if role not in MESSAGE_ROLES or kind not in MESSAGE_KINDS or status not in MESSAGE_STATUSES:
             raise _Damaged
     except (TypeError, ValueError, RecursionError):  # _Damaged is a ValueError
-        return _lenient_message(row, raw)
-    if not raw:  # PostgreSQL's driver may hand back uuid.UUID objects
         cid, run_id = str(cid), None if run_id is None else str(run_id)
+        repair = _Repair()
+        role = repair.choice("role", role, MESSAGE_ROLES, "user")
+        kind = repair.choice("kind", kind, MESSAGE_KINDS, "text")
+        status = repair.choice("status", status, MESSAGE_STATUSES, "complete")
+        metadata_v = repair.json("metadata", metadata, raw, "any", None)
+        read_created = repair.datetime("created_at", created, raw)
+        read_updated = repair.datetime("updated_at", updated, raw)
+        created_at = read_created or repair.stand_in("created_at", read_updated)
+        updated_at = read_updated or repair.stand_in("updated_at", created_at)
+        repair.log("messages", f"{cid}/{seq}")
     return _message(
-        id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created, updated
-    )
-
-
-def _lenient_message(row: Any, raw: bool) -> Message:
-    """A message row with damage: each column read on its own, defaults for the bad."""
-    (id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created, updated) = row
-    repair = _Repair()
-    cid, run_id = str(cid), None if run_id is None else str(run_id)
-    role = repair.choice("role", role, MESSAGE_ROLES, "user")
-    kind = repair.choice("kind", kind, MESSAGE_KINDS, "text")
-    status = repair.choice("status", status, MESSAGE_STATUSES, "complete")
-    metadata = repair.json("metadata", metadata, raw, "any", None)
-    created_at = repair.datetime("created_at", created, raw)
-    updated_at = repair.datetime("updated_at", updated, raw)
-    created_at = created_at or repair.stand_in("created_at", updated_at)
-    updated_at = updated_at or repair.stand_in("updated_at", created_at)
-    repair.log("messages", f"{cid}/{seq}")
-    return _message(
-        id_, cid, seq, role, kind, content, status, metadata, tokens, run_id, created_at, updated_at
+        id_,
+        cid,
+        seq,
+        role,
+        kind,
+        content,
+        status,
+        metadata_v,
+        tokens,
+        run_id,
+        created_at,
+        updated_at,
     )
 
 

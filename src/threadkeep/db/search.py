@@ -27,10 +27,7 @@ placed in SQL other than as a bound parameter.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,6 +35,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from threadkeep.db.conversations import pack_cursor, unpack_cursor
 from threadkeep.db.schema import conversations as c
 from threadkeep.db.schema import messages as m
 from threadkeep.errors import InvalidInput
@@ -354,8 +352,7 @@ def _hydrate(
 
 def encode_cursor(key: SearchKey, fingerprint: str) -> str:
     """An opaque cursor for the page after ``key`` of the search ``fingerprint`` names."""
-    raw = [fingerprint, key.phase, key.score, key.key]
-    return base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    return pack_cursor([fingerprint, key.phase, key.score, key.key])
 
 
 def decode_cursor(cursor: str, fingerprint: str) -> SearchKey:
@@ -365,8 +362,7 @@ def decode_cursor(cursor: str, fingerprint: str) -> SearchKey:
         "start again without a cursor"
     )
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        made_for, phase, score, key = raw
+        made_for, phase, score, key = unpack_cursor(cursor)
         if made_for != fingerprint or phase not in ("title", "message"):
             raise ValueError
         if not isinstance(key, str) or not isinstance(score, int | float):
@@ -376,5 +372,5 @@ def decode_cursor(cursor: str, fingerprint: str) -> SearchKey:
         if phase == "message":
             int(key)
         return SearchKey(phase=phase, score=float(score), key=key)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError):  # binascii.Error, UnicodeDecodeError are ValueErrors
         raise InvalidInput(problem) from None
