@@ -32,14 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy.engine import make_url
-
-from threadkeep.db.engine import normalize_url
 from threadkeep.db.integrity import DatabaseFacts
 from threadkeep.db.quarantine import SCANNED_TABLES, DamagedValue, QuarantinedValue
+from threadkeep.db.urls import sqlite_path
 from threadkeep.errors import StoreUnavailable, ThreadkeepError
 from threadkeep.store import ConversationStore
 
@@ -107,11 +104,9 @@ def check_database_file(url: str) -> None:
     Opening a store creates a missing file (the embedded default must just work), which
     is the wrong answer for a command asked to examine one: call this first.
     """
-    normalized = normalize_url(url)
-    parsed = make_url(normalized)
-    if parsed.get_backend_name() != "sqlite":
+    path = sqlite_path(url)
+    if path is None:
         return
-    path = Path(str(parsed.database))
     if not path.exists():
         raise StoreUnavailable(f"database {path}: no such file")
     if not path.is_file():

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
 
 from threadkeep.cli.output import errors_to_exit_codes, warn
-from threadkeep.db.engine import normalize_url
+from threadkeep.db.urls import sqlite_path
 from threadkeep.errors import StoreUnavailable, ThreadkeepError
 from threadkeep.settings import Settings
 from threadkeep.store import ConversationStore, open_store
@@ -65,11 +63,8 @@ def require_database(settings: Settings) -> None:
     """Raise ``StoreUnavailable`` if the database is a SQLite file that does not exist,
     naming the path and what creates it; nothing is created. PostgreSQL: nothing to do
     (its database is made by its administrator)."""
-    url = make_url(normalize_url(settings.resolved_database_url()))
-    if url.get_backend_name() != "sqlite" or url.database is None:
-        return
-    path = Path(url.database)
-    if path.exists():
+    path = sqlite_path(settings.resolved_database_url())
+    if path is None or path.exists():
         return  # a directory or a file that is no database: opening says so
     if settings.database_url is None:
         raise StoreUnavailable(
@@ -86,29 +81,43 @@ def require_database(settings: Settings) -> None:
 
 
 def cli_store(
-    ctx: typer.Context, db: str | None, *, migrate: bool = True, create: bool = True
+    ctx: typer.Context,
+    db: str | None,
+    *,
+    migrate: bool = True,
+    create: bool = True,
+    check: Callable[[str], None] | None = None,
 ) -> ConversationStore:
     """Open the store for a command; ``db`` is the command's ``--db`` flag, if given.
-    ``create=False``: refuse a missing SQLite file (:func:`require_database`)."""
+    ``create=False``: refuse a missing SQLite file (:func:`require_database`);
+    ``check``: called with the database URL before the store is opened (``doctor``
+    examines the file first)."""
     overrides: dict[str, object] = {}
     if not migrate:
         overrides["migrate_on_open"] = False
     settings = cli_settings(ctx, db, **overrides)
     if not create:
         require_database(settings)
+    if check is not None:
+        check(settings.resolved_database_url())
     return open_store(settings=settings)
 
 
 @contextlib.contextmanager
 def opened_store(
-    ctx: typer.Context, db: str | None = None, *, migrate: bool = True, create: bool = True
+    ctx: typer.Context,
+    db: str | None = None,
+    *,
+    migrate: bool = True,
+    create: bool = True,
+    check: Callable[[str], None] | None = None,
 ) -> Iterator[ConversationStore]:
     """The store for the body of a command: errors become exit codes, the storage
     warning is printed after a command that ran, and the store is closed. A command
     that only reads passes ``create=False``: a missing SQLite file is an error (exit
     6), not created."""
     with errors_to_exit_codes():
-        store = cli_store(ctx, db, migrate=migrate, create=create)
+        store = cli_store(ctx, db, migrate=migrate, create=create, check=check)
         finished = False
         try:
             yield store

@@ -11,11 +11,10 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from threadkeep.cli._context import DbOption, cli_settings, opened_store, require_database
+from threadkeep.cli._context import DbOption, opened_store
 from threadkeep.cli.output import (
     counted,
     emit_json,
-    errors_to_exit_codes,
     new_table,
     say,
     show_table,
@@ -56,13 +55,9 @@ def doctor(
         threadkeep doctor --repair
         threadkeep doctor --json | jq '.checks[] | select(.status != "ok")'
     """
-    with errors_to_exit_codes():
-        # Examine the database as it is: a missing file is an error here, not created,
-        # and an old schema is reported, not migrated.
-        settings = cli_settings(ctx, db)
-        require_database(settings)
-        check_database_file(settings.resolved_database_url())
-    with opened_store(ctx, db, migrate=False, create=False) as store:
+    # Examine the database as it is: a missing file, or one that is no SQLite database,
+    # is an error here, not created or opened; an old schema is reported, not migrated.
+    with opened_store(ctx, db, migrate=False, create=False, check=check_database_file) as store:
         report = run_doctor(store, repair=repair)
         if json_output:
             emit_json(report.to_dict())

@@ -47,10 +47,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from threadkeep.cli.terminal import TerminalConsole, json_escaped, one_line
+from threadkeep.db.urls import masked_url
 from threadkeep.errors import (
     Conflict,
     InvalidInput,
@@ -377,19 +376,6 @@ def conversation_table(items: Sequence[Conversation], *, with_status: bool = Fal
             cells.append(item.status)
         table.add_row(*cells)
     return table
-
-
-_PASSWORD_IN_URL = re.compile(r"(://[^\s/@:]*:)[^\s/@]+@")
-
-
-def masked_url(url: str) -> str:
-    """A database URL to show: its password as ``***``, as SQLAlchemy renders it, and so
-    as the store describes its database (``stats``, ``doctor``, ``db current``); a path
-    or a URL without a password as it is."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):  # a plain path, or not a URL at all
-        return _PASSWORD_IN_URL.sub(r"\1***@", url)
 
 
 def provider_model(provider: str | None, model: str | None) -> str:
