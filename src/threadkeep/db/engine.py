@@ -48,7 +48,7 @@ from threadkeep.errors import InvalidInput, StoreUnavailable, ThreadkeepError
 from threadkeep.redact import redact_text
 from threadkeep.settings import Settings
 
-__all__ = ["Database", "normalize_url", "open_database"]
+__all__ = ["Connection", "Database", "normalize_url", "open_database"]
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 from threadkeep.db.engine import Database
 from threadkeep.errors import InvalidInput, NotFound
@@ -50,6 +50,8 @@ class _Unset:
 
 
 UNSET: Final = _Unset()
+
+_T = TypeVar("_T")
 
 _FINISHED_RUN_STATUSES = RUN_STATUSES - {"queued", "running"}
 _PREVIEW_ROLES = ("user", "assistant")
@@ -132,18 +134,22 @@ class StoreBase:
     def _not_found(self, conversation_id: str) -> NotFound:
         return NotFound(f"conversation {conversation_id} not found")
 
-    def _on_write(self, value: Any) -> Any:
-        """``value`` (text or JSON) with secrets masked when ``redact_on_write`` is on.
+    def _on_write(self, check: Callable[..., _T], value: Any, *args: Any) -> _T:
+        """``check(value, *args)``; when ``redact_on_write`` is on, the checked value
+        (text or JSON) with secrets masked, checked again.
 
-        Callers check the value before (a huge one is refused without being scanned)
-        and again after, since a marker can be longer than what it replaced.
+        The first check refuses a huge value without scanning it; the second is needed
+        since a marker can be longer than what it replaced. With redaction off the value
+        is checked once.
         """
-        if self._write_redactor is None or value is None:
-            return value
+        checked = check(value, *args)
+        if self._write_redactor is None or checked is None:
+            return checked
         try:
-            return self._write_redactor.redact_value(value)[0]
+            masked = self._write_redactor.redact_value(checked)[0]
         except RecursionError:  # the redactor walks JSON recursively
             raise InvalidInput("value is nested too deeply to be checked for secrets") from None
+        return check(masked, *args)
 
     def _preview(self, content: str | None) -> str | None:
         if content is None:

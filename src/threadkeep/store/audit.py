@@ -27,10 +27,9 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from threadkeep.db import audit as audit_rows
 from threadkeep.db import conversations as conversation_rows
+from threadkeep.db.engine import Connection
 from threadkeep.errors import InvalidInput
 from threadkeep.ids import check_uuid
 from threadkeep.inputs import check_choice, check_json, check_limit

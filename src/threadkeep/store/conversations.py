@@ -63,15 +63,12 @@ class ConversationsMixin(StoreBase):
         conversation = Conversation(
             id=conversation_id,
             owner=self._owner,
-            title=check_title(self._on_write(check_title(title))),
+            title=self._on_write(check_title, title),
             mode=str(check_short_text(mode, "mode")),
             provider=None,
             provider_session_id=None,
             model=None,
-            context=check_context(
-                self._on_write(check_context(context, self._settings.max_message_bytes)),
-                self._settings.max_message_bytes,
-            ),
+            context=self._on_write(check_context, context, self._settings.max_message_bytes),
             status="active",
             pinned=_check_bool(pinned, "pinned"),
             tags=tuple(check_tags(tags)),
@@ -191,9 +188,9 @@ class ConversationsMixin(StoreBase):
         changes: dict[str, Any] = {}
         limit = self._settings.max_message_bytes
         if not isinstance(title, _Unset):
-            changes["title"] = check_title(self._on_write(check_title(title)))
+            changes["title"] = self._on_write(check_title, title)
         if not isinstance(context, _Unset):
-            changes["context"] = check_context(self._on_write(check_context(context, limit)), limit)
+            changes["context"] = self._on_write(check_context, context, limit)
         if not isinstance(pinned, _Unset):
             changes["pinned"] = _check_bool(pinned, "pinned")
         if not isinstance(tags, _Unset):
@@ -203,7 +200,7 @@ class ConversationsMixin(StoreBase):
         merge = (
             None
             if isinstance(context_merge, _Unset)
-            else check_context(self._on_write(check_context(context_merge, limit)), limit)
+            else self._on_write(check_context, context_merge, limit)
         )
         with self._db.write() as conn:
             current = conversation_rows.get(conn, self._owner, conversation_id, for_update=True)
@@ -286,7 +283,7 @@ class ConversationsMixin(StoreBase):
         """
         source_id = check_uuid(id, what="conversation id")
         check_nonnegative(up_to_seq, "up_to_seq")
-        new_title = check_title(self._on_write(check_title(title)))
+        new_title = self._on_write(check_title, title)
         at = _now()
         fork_id = new_id()
         with self._db.write() as conn:

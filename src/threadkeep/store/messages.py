@@ -172,6 +172,7 @@ class MessagesMixin(StoreBase):
         key = draft.idempotency_key
         if key is not None:
             check_short_text(key, "idempotency_key", max_length=200)
+        # The append's hot path: with redact_on_write off each value is checked inline.
         return {
             "id": new_id() if draft.id is None else check_message_id(draft.id),
             "conversation_id": cid,
@@ -181,15 +182,13 @@ class MessagesMixin(StoreBase):
             "content": (
                 check_content(draft.content, limit)
                 if self._write_redactor is None
-                else check_content(self._on_write(check_content(draft.content, limit)), limit)
+                else self._on_write(check_content, draft.content, limit)
             ),
             "status": check_message_status(draft.status),
             "metadata": (
                 check_json(draft.metadata, "metadata", limit)
                 if self._write_redactor is None
-                else check_json(
-                    self._on_write(check_json(draft.metadata, "metadata", limit)), "metadata", limit
-                )
+                else self._on_write(check_json, draft.metadata, "metadata", limit)
             ),
             "tokens": check_nonnegative(draft.tokens, "tokens"),
             "run_id": None if draft.run_id is None else check_uuid(draft.run_id, what="run_id"),
@@ -218,17 +217,11 @@ class MessagesMixin(StoreBase):
         limit = self._settings.max_message_bytes
         changes: dict[str, Any] = {}
         if not isinstance(content, _Unset):
-            changes["content"] = check_content(content, limit)
-            if self._write_redactor is not None:
-                changes["content"] = check_content(self._on_write(changes["content"]), limit)
+            changes["content"] = self._on_write(check_content, content, limit)
         if not isinstance(status, _Unset):
             changes["status"] = check_message_status(status)
         if not isinstance(metadata, _Unset):
-            changes["metadata"] = check_json(metadata, "metadata", limit)
-            if self._write_redactor is not None:
-                changes["metadata"] = check_json(
-                    self._on_write(changes["metadata"]), "metadata", limit
-                )
+            changes["metadata"] = self._on_write(check_json, metadata, "metadata", limit)
         if not isinstance(tokens, _Unset):
             changes["tokens"] = check_nonnegative(tokens, "tokens")
         at = _now()

@@ -36,10 +36,9 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from threadkeep.db import messages as message_rows
 from threadkeep.db import retention as retention_rows
+from threadkeep.db.engine import Connection
 from threadkeep.errors import InvalidInput
 from threadkeep.events import Event
 from threadkeep.models import CleanupItem, CleanupPlan, CleanupReport
