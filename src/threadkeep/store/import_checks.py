@@ -5,7 +5,7 @@
 (``store/imports.py`` says what it does with them). :class:`Checker` turns one item
 into the rows to write — every check of an append (sizes, roles, kinds, JSON, ids,
 times), ``redact_on_write``, the message cap, the counters — naming the item's place in
-every error; :func:`check_conversation_import` runs the same checks without a database.
+every error; :func:`import_checker` runs the same checks without a database.
 
 An ``appendable`` item's conversation records what it was imported from in
 ``context["source"]`` (:func:`source_record`): ``messages``, how many; ``digest``,
@@ -50,8 +50,8 @@ __all__ = [
     "MessageImport",
     "Prepared",
     "body_digest",
-    "check_conversation_import",
     "identities",
+    "import_checker",
     "recorded_source",
     "source_record",
     "with_record",
@@ -355,10 +355,16 @@ def recorded_source(context: dict[str, Any]) -> tuple[int, str, str | None, int]
     return count, digest, last if isinstance(last, str) else None, seq
 
 
-def check_conversation_import(item: ConversationImport, settings: Settings) -> None:
-    """Run every check :meth:`ImportsMixin.import_conversations` runs on ``item``.
+def import_checker(settings: Settings) -> Callable[[ConversationImport], None]:
+    """A function that runs on an item every check
+    :meth:`ImportsMixin.import_conversations` runs, without touching a database.
 
-    Raises the same ``InvalidInput``/``TooLarge`` the import would (naming
-    ``item.place``), without touching a database.
+    It raises the same ``InvalidInput``/``TooLarge`` the import would (naming
+    ``item.place``). One checker (and its redactor) serves every item of an import.
     """
-    Checker(settings, _now(), lambda text: text).prepare(item, "check")
+    checker = Checker(settings, _now(), lambda text: text)
+
+    def check(item: ConversationImport) -> None:
+        checker.prepare(item, "check")
+
+    return check

@@ -20,8 +20,8 @@ of where it came from — and:
 
 Items may be a lazy iterable: each is checked (the same checks as an append, errors
 naming ``item.place``) before its rows are written, and any error rolls the whole
-transaction back, so the call is all or nothing. :func:`check_conversation_import`
-runs those checks alone, without a database, for a reader that wants to refuse a bad
+transaction back, so the call is all or nothing. :func:`import_checker` runs
+those checks alone, without a database, for a reader that wants to refuse a bad
 input before taking the write lock. One ``conversation.created`` event (with
 ``imported=True``) per written conversation is published after the commit.
 
@@ -52,11 +52,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from threadkeep.db import conversations as conversation_rows
 from threadkeep.db import imports as import_rows
 from threadkeep.db import messages as message_rows
+from threadkeep.db.engine import Connection
 from threadkeep.ids import new_id
 from threadkeep.models import Conversation
 from threadkeep.store._base import StoreBase, _conversation_values, _now
@@ -67,8 +66,8 @@ from threadkeep.store.import_checks import (
     MessageImport,
     Prepared,
     body_digest,
-    check_conversation_import,
     identities,
+    import_checker,
     recorded_source,
     source_record,
 )
@@ -79,7 +78,7 @@ __all__ = [
     "ImportResult",
     "ImportsMixin",
     "MessageImport",
-    "check_conversation_import",
+    "import_checker",
     "source_record",
 ]
 

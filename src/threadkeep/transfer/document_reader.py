@@ -140,12 +140,7 @@ def _json(data: Any, name: str, limits: ImportLimits) -> Iterator[ImportedConver
     if not isinstance(data, dict):
         raise InvalidInput(f"{name}: expected a threadkeep document object, got {type_name(data)}")
     check_header(data, name)
-    unknown = data.keys() - _DOCUMENT_KEYS
-    if unknown:
-        raise InvalidInput(f"{name}: unknown document field(s) {', '.join(sorted(unknown))}")
-    missing = _DOCUMENT_KEYS - data.keys()
-    if missing:
-        raise InvalidInput(f"{name}: the document lacks {', '.join(sorted(missing))}")
+    _check_document_keys(name, data.keys(), complete=True)
     conversations = data["conversations"]
     if not isinstance(conversations, list):
         raise InvalidInput(f"{name}.conversations: expected a list, got {type_name(conversations)}")

@@ -6,7 +6,7 @@ format unless ``format`` is given, and then works in two passes:
 
 1. **Check**: every file is read through its format's loader, within the import
    limits (``limits.py``, from the ``import_*`` settings), and every conversation is
-   put through the store's own checks (``check_conversation_import``: sizes, roles,
+   put through the store's own checks (``import_checker``: sizes, roles,
    JSON, ids, times). A problem raises ``InvalidInput`` or ``TooLarge`` naming the file
    and the place in it, and nothing has been written.
 2. **Write**: the files are read again and everything goes to
@@ -55,7 +55,7 @@ from threadkeep.store import ConversationStore
 from threadkeep.store.imports import (
     ConversationImport,
     MessageImport,
-    check_conversation_import,
+    import_checker,
 )
 from threadkeep.transfer import document
 from threadkeep.transfer.formats import Format
@@ -310,9 +310,10 @@ def import_paths(
     plan = _plan(paths, format)
     settings = store.settings
     limits = ImportLimits.from_settings(settings)
+    check = import_checker(settings)
     total = 0
     for item in _read(plan, limits, progress, "reading"):
-        check_conversation_import(item, settings)
+        check(item)
         total += len(item.messages)
         if total > limits.max_messages:
             raise TooLarge(

@@ -40,9 +40,8 @@ from threadkeep.transfer.formats.json_fields import (
     decode_arguments,
     expect_object,
     iso_time,
-    json_document,
 )
-from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, check_file
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, check_file, load_json
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
 __all__ = ["FORMAT", "load"]
@@ -94,7 +93,7 @@ def _message(row: Row, where: str, limits: ImportLimits) -> ImportedMessage:
         data = data.encode("utf-8")
     if not isinstance(data, bytes):
         raise InvalidInput(f"{where}: message_data is not JSON text")
-    item = expect_object(json_document(data, where, limits), f"{where} message_data")
+    item = expect_object(load_json(data, where, limits), f"{where} message_data")
     at = _time(created, f"{where} created_at")
     raw_id = item.get("id")
     source_id = raw_id if isinstance(raw_id, str) and raw_id else f"row:{row_id}"

@@ -27,7 +27,6 @@ __all__ = [
     "decode_arguments",
     "expect_object",
     "iso_time",
-    "json_document",
     "json_line",
     "load_jsonl",
     "or_empty",
@@ -89,14 +88,9 @@ def iso_time(value: Any, where: str) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
-def json_document(raw: bytes, name: str, limits: ImportLimits = DEFAULT_LIMITS) -> Any:
-    """A whole JSON document; bad JSON, bad UTF-8 or too-deep nesting name the file."""
-    return load_json(raw, name, limits)
-
-
 def read_json_file(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> Any:
     """A JSON file within the limits, decoded (errors name the file)."""
-    return json_document(read_input(path, limits), path.name, limits)
+    return load_json(read_input(path, limits), path.name, limits)
 
 
 def decode_arguments(raw: Any) -> Any:

@@ -36,10 +36,9 @@ from threadkeep.errors import InvalidInput
 from threadkeep.transfer.formats.json_fields import (
     decode_arguments,
     expect_object,
-    json_document,
     or_empty,
 )
-from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, check_file
+from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, check_file, load_json
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
 __all__ = ["FORMAT", "load"]
@@ -94,7 +93,7 @@ def _messages(raw: Any, row_id: Any, where: str, limits: ImportLimits) -> list[I
         raw = raw.encode("utf-8")
     if not isinstance(raw, bytes):
         raise InvalidInput(f"{where}: message is not JSON text")
-    stored = expect_object(json_document(raw, where, limits), f"{where} message")
+    stored = expect_object(load_json(raw, where, limits), f"{where} message")
     data = expect_object(or_empty(stored.get("data")), f"{where} message.data")
     kind = stored.get("type")
     kind = _CHUNKS.get(kind, kind) if isinstance(kind, str) else kind
