@@ -56,12 +56,11 @@ class InProcessBroker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subscribers: list[Subscriber] = []
+        # Replaced whole on (un)subscribe, so publishing reads it without the lock.
+        self._subscribers: tuple[Subscriber, ...] = ()
 
     def publish(self, event: Event) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
+        for callback in self._subscribers:
             try:
                 callback(event)
             except Exception:
@@ -69,11 +68,13 @@ class InProcessBroker:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         with self._lock:
-            self._subscribers.append(callback)
+            self._subscribers = (*self._subscribers, callback)
 
         def unsubscribe() -> None:
             with self._lock:
                 if callback in self._subscribers:
-                    self._subscribers.remove(callback)
+                    subscribers = list(self._subscribers)
+                    subscribers.remove(callback)
+                    self._subscribers = tuple(subscribers)
 
         return unsubscribe

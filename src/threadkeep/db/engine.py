@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
@@ -188,32 +189,16 @@ class Database:
                 self._held = self._writer.connect()
             yield self._held
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
         if self.sqlite_path is None:
-            with self.translate_errors(), self._writer.connect() as conn, conn.begin():
-                yield conn
-            return
-        with self.translate_errors(), self._held_connection() as conn:
-            # The transaction is run on the driver: the hot writes (append) use only
-            # prepared statements, so SQLAlchemy's transaction bookkeeping would be pure
-            # overhead. If a Core statement runs inside, SQLAlchemy autobegins on top
-            # (the begin handler sees the open transaction) and commits it with ours.
-            raw = conn.connection.driver_connection
-            raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction():
-                    conn.rollback()
-                elif raw.in_transaction:  # type: ignore[union-attr]
-                    raw.rollback()  # type: ignore[union-attr]
-                raise
-            if conn.in_transaction():
-                conn.commit()
-            else:
-                raw.commit()  # type: ignore[union-attr]
+            return self._server_write()
+        return _SQLiteWrite(self)
+
+    @contextlib.contextmanager
+    def _server_write(self) -> Iterator[Connection]:
+        with self.translate_errors(), self._writer.connect() as conn, conn.begin():
+            yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -276,14 +261,21 @@ class Database:
         """Turn driver errors into ``StoreUnavailable`` that names this database."""
         try:
             yield
-        except ThreadkeepError:
-            raise
-        except exc.DBAPIError as error:
-            raise self.unavailable(error.orig if error.orig is not None else error) from error
         except Exception as error:
-            if self.sqlite is None or not isinstance(error, self.sqlite.module.Error):
+            translated = self.translated(error)
+            if translated is None:
                 raise
-            raise self.unavailable(error) from error
+            raise translated from error
+
+    def translated(self, error: BaseException) -> StoreUnavailable | None:
+        """The ``StoreUnavailable`` a driver error becomes; ``None`` for any other error."""
+        if isinstance(error, ThreadkeepError):
+            return None
+        if isinstance(error, exc.DBAPIError):
+            return self.unavailable(error.orig if error.orig is not None else error)
+        if self.sqlite is not None and isinstance(error, self.sqlite.module.Error):
+            return self.unavailable(error)
+        return None
 
     def unavailable(self, error: BaseException) -> StoreUnavailable:
         original = str(error).strip()
@@ -312,6 +304,88 @@ class Database:
         while self._readers:
             self._readers.pop()[1].close()
         self.engine.dispose()
+
+
+class _SQLiteWrite:
+    """A SQLite write transaction on the held connection (:meth:`Database.write`).
+
+    The transaction is run on the driver: the hot writes (append) use only prepared
+    statements, so SQLAlchemy's transaction bookkeeping would be pure overhead. If a
+    Core statement runs inside, SQLAlchemy autobegins on top (the ``begin`` handler sees
+    the open transaction) and commits it with ours. A class rather than a generator
+    context manager: an append is a few tens of microseconds of Python, and nested
+    generator context managers were a measurable share of it.
+    """
+
+    __slots__ = ("_conn", "_db")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        db = self._db
+        db._held_lock.acquire()
+        try:
+            conn = db._held
+            if conn is None or conn.closed or conn.invalidated:
+                conn = db._held = db._writer.connect()
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        except BaseException as error:
+            db._held_lock.release()
+            translated = db.translated(error)
+            if translated is None:
+                raise
+            raise translated from error
+        self._conn = conn
+        return conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        db, conn = self._db, self._conn
+        if conn is None:  # __enter__ failed (and released the lock)
+            return
+        self._conn = None
+        try:
+            raw = conn.connection.driver_connection
+            if exc_value is None:
+                if conn.in_transaction():
+                    conn.commit()
+                else:
+                    # A statement, not ``commit()``: the driver's method prepares the
+                    # COMMIT anew each time, the statement cache keeps it prepared.
+                    raw.execute("COMMIT")  # type: ignore[union-attr]
+            elif conn.in_transaction():
+                conn.rollback()
+            elif raw.in_transaction:  # type: ignore[union-attr]
+                raw.rollback()  # type: ignore[union-attr]
+        except BaseException as error:
+            _abandon(conn)
+            translated = db.translated(error)
+            if translated is None:
+                raise
+            raise translated from error
+        finally:
+            db._held_lock.release()
+        if exc_value is not None:
+            translated = db.translated(exc_value)
+            if translated is not None:
+                raise translated from exc_value
+
+
+def _abandon(conn: Connection) -> None:
+    """After a failed commit or rollback: leave no transaction open on the held
+    connection (the next write would fail to begin), or drop the connection."""
+    try:
+        raw = conn.connection.driver_connection
+        if raw.in_transaction:  # type: ignore[union-attr]
+            raw.rollback()  # type: ignore[union-attr]
+    except Exception:
+        conn.invalidate()
 
 
 def _sqlite_engine(url: str, path: Path, settings: Settings) -> Database:

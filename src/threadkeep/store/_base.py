@@ -25,6 +25,7 @@ from threadkeep.models import (
     RUN_STATUSES,
     Conversation,
     Message,
+    trusted_builder,
 )
 from threadkeep.redact import Redactor
 from threadkeep.settings import Settings
@@ -128,8 +129,16 @@ class StoreBase:
         for event in events:
             self._broker.publish(event)
 
-    def _event(self, kind: str, conversation_id: str | None, **data: Any) -> Event:
-        return Event(type=kind, owner=self._owner, conversation_id=conversation_id, data=data)
+    def _event(
+        self,
+        kind: str,
+        conversation_id: str | None,
+        at: dt.datetime | None = None,
+        /,
+        **data: Any,
+    ) -> Event:
+        """An event of this owner; ``at`` is when the change happened (default now)."""
+        return Event(kind, self._owner, conversation_id, data, _now() if at is None else at)
 
     def _not_found(self, conversation_id: str) -> NotFound:
         return NotFound(f"conversation {conversation_id} not found")
@@ -193,18 +202,22 @@ def _conversation_values(conversation: Conversation) -> dict[str, Any]:
     return values
 
 
+# Rows the store built and checked itself: no second round of checks.
+_build_message = trusted_builder(Message)
+
+
 def _message_from_values(row: dict[str, Any]) -> Message:
-    return Message(
-        id=row["id"],
-        conversation_id=row["conversation_id"],
-        seq=row["seq"],
-        role=row["role"],
-        kind=row["kind"],
-        content=row["content"],
-        status=row["status"],
-        metadata=row["metadata"],
-        tokens=row["tokens"],
-        run_id=row["run_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+    return _build_message(
+        row["id"],
+        row["conversation_id"],
+        row["seq"],
+        row["role"],
+        row["kind"],
+        row["content"],
+        row["status"],
+        row["metadata"],
+        row["tokens"],
+        row["run_id"],
+        row["created_at"],
+        row["updated_at"],
     )

@@ -63,21 +63,13 @@ class MessagesMixin(StoreBase):
         writes nothing. ``expected_last_seq``: raise ``Conflict`` unless the
         conversation's last seq is this (someone else appended first).
         """
-        draft = MessageDraft(
-            role=role,
-            content=content,
-            kind=kind,
-            metadata=metadata,
-            tokens=tokens,
-            run_id=run_id,
-            status=status,
-            id=id,
-            idempotency_key=idempotency_key,
+        cid = check_uuid(conversation_id, what="conversation id")
+        check_nonnegative(expected_last_seq, "expected_last_seq")
+        at = _now()
+        row = self._message_row(
+            cid, at, role, content, kind, metadata, tokens, run_id, status, id, idempotency_key
         )
-        (message,) = self.append_messages(
-            conversation_id, [draft], expected_last_seq=expected_last_seq
-        )
-        return message
+        return self._append_rows(cid, [row], at, expected_last_seq)[0]
 
     def append_messages(
         self,
@@ -102,27 +94,60 @@ class MessagesMixin(StoreBase):
         if not drafts:
             raise InvalidInput("append_messages needs at least one MessageDraft")
         at = _now()
-        rows = [self._message_row(draft, cid, at) for draft in drafts]
+        rows = []
+        for draft in drafts:
+            if not isinstance(draft, MessageDraft):
+                raise InvalidInput(f"expected a MessageDraft, got {type(draft).__name__}")
+            rows.append(
+                self._message_row(
+                    cid,
+                    at,
+                    draft.role,
+                    draft.content,
+                    draft.kind,
+                    draft.metadata,
+                    draft.tokens,
+                    draft.run_id,
+                    draft.status,
+                    draft.id,
+                    draft.idempotency_key,
+                )
+            )
+        return self._append_rows(cid, rows, at, expected_last_seq)
+
+    def _append_rows(
+        self,
+        cid: str,
+        rows: list[dict[str, Any]],
+        at: dt.datetime,
+        expected_last_seq: int | None,
+    ) -> list[Message]:
+        """The append transaction for checked rows (one or many), then its events.
+
+        The common case (one message, no idempotency key, no cap) is the hot path of
+        every chat turn, so it is kept free of the batch bookkeeping.
+        """
         keys = [row["idempotency_key"] for row in rows if row["idempotency_key"] is not None]
         pruned = 0
+        existing: dict[str, Message] = {}
+        fresh_keys: dict[str, dict[str, Any]] = {}
         with self._db.write() as conn:
-            existing: dict[str, Message] = {}
             if keys:
                 # Lock the counter row first so a concurrent retry waits, then sees ours.
                 if conversation_rows.get(conn, self._owner, cid, for_update=True) is None:
                     raise self._not_found(cid)
                 existing = message_rows.by_idempotency_keys(conn, cid, keys)
-            fresh: list[dict[str, Any]] = []
-            fresh_keys: dict[str, dict[str, Any]] = {}
-            for row in rows:
-                key = row["idempotency_key"]
-                if key is None:
-                    fresh.append(row)
-                elif key not in existing and key not in fresh_keys:
-                    fresh_keys[key] = row
-                    fresh.append(row)
+                fresh: list[dict[str, Any]] = []
+                for row in rows:
+                    key = row["idempotency_key"]
+                    if key is None:
+                        fresh.append(row)
+                    elif key not in existing and key not in fresh_keys:
+                        fresh_keys[key] = row
+                        fresh.append(row)
+            else:
+                fresh = rows
             if fresh:
-                preview = self._preview_of_rows(fresh)
                 last = message_rows.reserve_seqs(
                     conn,
                     self._owner,
@@ -130,7 +155,7 @@ class MessagesMixin(StoreBase):
                     len(fresh),
                     tokens=sum(row["tokens"] or 0 for row in fresh),
                     at=at,
-                    preview=preview,
+                    preview=self._preview_of_rows(fresh),
                 )
                 if last is None:
                     raise self._not_found(cid)
@@ -145,53 +170,64 @@ class MessagesMixin(StoreBase):
                     row["seq"] = first + offset
                 message_rows.insert(conn, fresh)
                 pruned = cap_messages(self, conn, cid, fresh)
-        results = []
-        for row in rows:
-            key = row["idempotency_key"]
-            if key is not None and key in existing:
-                results.append(existing[key])
-            elif key is not None:
-                results.append(_message_from_values(fresh_keys[key]))
-            else:
-                results.append(_message_from_values(row))
+        if keys:
+            results = [
+                existing[key]
+                if key is not None and key in existing
+                else _message_from_values(fresh_keys[key] if key is not None else row)
+                for row in rows
+                for key in (row["idempotency_key"],)
+            ]
+        else:
+            results = [_message_from_values(row) for row in rows]
         events = [
-            self._event("message.created", cid, message_id=row["id"], seq=row["seq"])
+            self._event("message.created", cid, at, message_id=row["id"], seq=row["seq"])
             for row in fresh
         ]
         if pruned:
             events.append(
-                self._event("conversation.updated", cid, fields=["messages"], pruned=pruned)
+                self._event("conversation.updated", cid, at, fields=["messages"], pruned=pruned)
             )
         self._publish(events)
         return results
 
-    def _message_row(self, draft: MessageDraft, cid: str, at: dt.datetime) -> dict[str, Any]:
-        if not isinstance(draft, MessageDraft):
-            raise InvalidInput(f"expected a MessageDraft, got {type(draft).__name__}")
+    def _message_row(
+        self,
+        cid: str,
+        at: dt.datetime,
+        role: object,
+        content: object,
+        kind: object,
+        metadata: Any,
+        tokens: object,
+        run_id: object,
+        status: object,
+        message_id: object,
+        key: object,
+    ) -> dict[str, Any]:
+        """A checked message row (seq still 0); every value is checked inline."""
         limit = self._settings.max_message_bytes
-        key = draft.idempotency_key
         if key is not None:
             check_short_text(key, "idempotency_key", max_length=200)
-        # The append's hot path: with redact_on_write off each value is checked inline.
         return {
-            "id": new_id() if draft.id is None else check_message_id(draft.id),
+            "id": new_id() if message_id is None else check_message_id(message_id),
             "conversation_id": cid,
             "seq": 0,
-            "role": check_role(draft.role),
-            "kind": check_kind(draft.kind),
+            "role": check_role(role),
+            "kind": check_kind(kind),
             "content": (
-                check_content(draft.content, limit)
+                check_content(content, limit)
                 if self._write_redactor is None
-                else self._on_write(check_content, draft.content, limit)
+                else self._on_write(check_content, content, limit)
             ),
-            "status": check_message_status(draft.status),
+            "status": check_message_status(status),
             "metadata": (
-                check_json(draft.metadata, "metadata", limit)
+                check_json(metadata, "metadata", limit)
                 if self._write_redactor is None
-                else self._on_write(check_json, draft.metadata, "metadata", limit)
+                else self._on_write(check_json, metadata, "metadata", limit)
             ),
-            "tokens": check_nonnegative(draft.tokens, "tokens"),
-            "run_id": None if draft.run_id is None else check_uuid(draft.run_id, what="run_id"),
+            "tokens": check_nonnegative(tokens, "tokens"),
+            "run_id": None if run_id is None else check_uuid(run_id, what="run_id"),
             "idempotency_key": key,
             "created_at": at,
             "updated_at": at,
