@@ -220,6 +220,52 @@ class Settings(BaseSettings):
         ge=1,
         description="Most messages one import may write.",
     )
+    server_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Address `threadkeep serve` binds. Any non-loopback address needs API "
+        "keys (`threadkeep users add`).",
+    )
+    server_port: int = Field(
+        default=8765, ge=1, le=65_535, description="Port `threadkeep serve` listens on."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL people reach the server at (for share links); default: the "
+        "URL of the request that made the link.",
+    )
+    max_request_bytes: int = Field(
+        default=16_777_216,
+        ge=1_024,
+        description="Largest request body the server reads, in bytes (imports use "
+        "import_max_bytes); larger bodies get 413 before they are read in full.",
+    )
+    cleanup_hour_utc: int | None = Field(
+        default=None,
+        ge=0,
+        le=23,
+        description="Hour (UTC) at which the server runs the cleanup daily; off when unset "
+        "(and it only does what the cleanup_* settings ask).",
+    )
+    sse_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3_600,
+        description="Seconds between keep-alive comments on idle event streams.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Server log lines: `text` for people, `json` for log collectors.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe server log level written."
+    )
+    group_commit: bool = Field(
+        default=True,
+        description="SQLite: appends that arrive while another is being written commit "
+        "together (one transaction, one sync); each is still acknowledged only after "
+        "its commit.",
+    )
 
     @field_validator("redact_patterns")
     @classmethod
@@ -233,7 +279,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"pattern for {kind!r} is not a valid regex: {exc}") from None
         return value
 
-    @field_validator("sqlite_synchronous", mode="before")
+    @field_validator("sqlite_synchronous", "log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value

@@ -1,0 +1,5 @@
+"""Routes: conversations (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: events (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: health (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: messages (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: runs (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

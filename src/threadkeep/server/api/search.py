@@ -1,0 +1,5 @@
+"""Routes: search (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

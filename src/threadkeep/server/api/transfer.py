@@ -1,0 +1,5 @@
+"""Routes: transfer (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,108 @@
+"""``create_app(settings)``: the FastAPI app, its routers, middleware and lifecycle.
+
+The app opens one store (the engine, migrations and broker are shared by every
+request; each request gets ``store.as_owner(owner)``), one account registry, the
+metrics and the daily cleanup schedule. At start it marks runs orphaned by a previous
+process as interrupted (SPEC S4.7) and starts the broker's cross-process listener and
+the schedule; at shutdown it stops them and closes the store. Uvicorn's graceful
+shutdown lets in-flight requests finish first, so nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from threadkeep import __version__
+from threadkeep.accounts import Accounts
+from threadkeep.server import errors, limits
+from threadkeep.server.api import (
+    conversations,
+    events,
+    health,
+    messages,
+    runs,
+    search,
+    shares,
+    transfer,
+)
+from threadkeep.server.broker import make_broker
+from threadkeep.server.metrics import Metrics
+from threadkeep.server.schedule import CleanupSchedule
+from threadkeep.server.state import ServerState
+from threadkeep.settings import Settings
+from threadkeep.store import open_store
+
+__all__ = ["API_PREFIX", "create_app", "is_loopback"]
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(settings: Settings | None = None, *, loopback: bool | None = None) -> FastAPI:
+    """The app for ``settings`` (default: loaded from the environment and TOML).
+
+    ``loopback``: whether the server is reachable from this machine only; by default
+    read from ``settings.server_host``. It decides whether requests without an API key
+    are the local user (``auth.py``).
+    """
+    settings = settings if settings is not None else Settings.load()
+    broker = make_broker(settings)
+    store = open_store(settings=settings, broker=broker)
+    state = ServerState(
+        settings=settings,
+        store=store,
+        broker=broker,
+        accounts=Accounts(store.database, settings),
+        metrics=Metrics(store),
+        schedule=CleanupSchedule(store, settings),
+        loopback=is_loopback(settings.server_host) if loopback is None else loopback,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        interrupted = store.mark_interrupted_runs(all_owners=True)
+        if interrupted:
+            log.info("marked %d orphaned run(s) interrupted", len(interrupted))
+        await broker.start(store)
+        state.schedule.start()
+        try:
+            yield
+        finally:
+            await state.schedule.stop()
+            await broker.stop()
+            store.close()
+
+    app = FastAPI(
+        title="threadkeep",
+        version=__version__,
+        summary="A durable conversation store for LLM chat apps and agents.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.threadkeep = state
+    errors.install(app)
+    limits.install(app, settings)
+    state.metrics.install(app)
+    for module in (conversations, messages, runs, search, transfer, shares, events, health):
+        app.include_router(module.router, prefix=API_PREFIX)
+    for module in (shares,):
+        app.include_router(module.public_router)
+    return app

@@ -1,0 +1,1 @@
+"""Share links: read-only, redacted snapshots of a conversation (being built)."""
