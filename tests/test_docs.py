@@ -5,6 +5,7 @@
 * Every CLI command is in the README's command-line section.
 * The CLI reference, ``docs/cli.md``, is what ``threadkeep.cli.reference`` generates
   from the code now (as sqlite-utils checks its CLI reference with ``cog --check``).
+* The OpenAPI document, ``docs/openapi.json``, is what the app publishes now.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import typer.main
 from threadkeep import Settings
 from threadkeep.cli import reference
 from threadkeep.cli.main import app
+from threadkeep.server import openapi
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -94,3 +96,13 @@ def test_cli_reference_documents_every_command_and_option() -> None:
             for flag in getattr(param, "opts", []):
                 if flag.startswith("-") and flag != "--help":
                     assert flag in section, f"{flag} of `threadkeep {command}` is undocumented"
+
+
+def test_openapi_document_is_current() -> None:
+    """A route, parameter or response model changed without regenerating
+    docs/openapi.json fails here, with the command that regenerates it."""
+    path = ROOT / "docs" / "openapi.json"
+    assert openapi.default_path() == path
+    current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if current != openapi.render():
+        pytest.fail(f"docs/openapi.json is stale: run `{openapi.REGENERATE}` and commit the result")

@@ -113,6 +113,8 @@ SECRETS: list[tuple[str, str]] = [
     ("private_key", _pem("")),
     ("private_key", _pem("OPENSSH", body_lines=6)),
     ("private_key", _pem("ENCRYPTED")),
+    # Fixed, not from _rng, so the other rows keep their values.
+    ("threadkeep", "tk" + "_" + "3f9a0c1b7d2e4f68" + "_" + "Qv7-xR2_bN9k" * 3 + "Lm4pZ8"),
 ]
 
 # Slack webhook, bearer, AWS secret and URL password only exist in context: (kind, text
@@ -338,7 +340,7 @@ def test_default_redactor_and_builtin_kinds() -> None:
     """The module functions use the default redactor, which knows every documented kind."""
     assert BUILTIN_KINDS == {
         "openai", "anthropic", "google", "aws", "github", "slack", "stripe",
-        "bearer", "jwt", "private_key", "url_password",
+        "bearer", "jwt", "private_key", "url_password", "threadkeep",
     }  # fmt: skip
     text = "key " + SECRETS[3][1]
     assert redact_text(text) == DEFAULT_REDACTOR.redact_text(text)

@@ -308,6 +308,10 @@ class AsyncConversationStore:
         """The last ``n`` messages, oldest first, reading only those rows."""
         return await asyncio.to_thread(self._store.tail_messages, conversation_id, n)
 
+    async def get_message(self, conversation_id: str, message_id: str) -> Message:
+        """The message with this id in the conversation, or ``NotFound``."""
+        return await asyncio.to_thread(self._store.get_message, conversation_id, message_id)
+
     async def pop_message(self, conversation_id: str) -> Message | None:
         """Remove and return the last message; ``None`` when there are no messages."""
         return await asyncio.to_thread(self._store.pop_message, conversation_id)
@@ -320,10 +324,10 @@ class AsyncConversationStore:
         """Counts, tokens and first/last activity, from counters and two index lookups."""
         return await asyncio.to_thread(self._store.conversation_stats, conversation_id)
 
-    async def owner_stats(self) -> OwnerStats:
+    async def owner_stats(self, *, all_owners: bool = False) -> OwnerStats:
         """How many conversations the owner has in each status, and their messages and
         tokens in total, from the per-conversation counters (no message is read)."""
-        return await asyncio.to_thread(self._store.owner_stats)
+        return await asyncio.to_thread(self._store.owner_stats, all_owners=all_owners)
 
     # ------------------------------------------------------------------ search
 

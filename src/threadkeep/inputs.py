@@ -155,6 +155,7 @@ def check_tags(tags: object) -> list[str]:
                 f"each tag must be a non-empty string of at most {MAX_TAG_LENGTH} characters, "
                 f"got {tag!r:.80}"
             )
+        _utf8_size(tag, "tag")
         if tag not in out:
             out.append(tag)
     if len(out) > MAX_TAGS:
@@ -178,6 +179,7 @@ def check_short_text(
         return None
     if not isinstance(value, str) or not value or len(value) > max_length:
         raise InvalidInput(f"{what} must be a non-empty string of at most {max_length} characters")
+    _utf8_size(value, what)
     return value
 
 

@@ -179,9 +179,11 @@ class ConversationStats:
 @dataclass(frozen=True, slots=True)
 class OwnerStats:
     """An owner's totals: conversations per status (every status, zeros included),
-    and the messages and tokens in all of them, summed from the conversations' counters."""
+    and the messages and tokens in all of them, summed from the conversations' counters.
 
-    owner: str
+    ``owner`` is ``None`` for the totals over every owner."""
+
+    owner: str | None
     conversations: dict[str, int]
     messages: int
     tokens: int
@@ -265,7 +267,19 @@ class ConversationFilter:
 # ------------------------------------------------------------- retention and audit
 
 AuditAction = Literal[
-    "create", "rename", "archive", "unarchive", "trash", "delete", "export", "import", "cleanup"
+    "create",
+    "rename",
+    "archive",
+    "unarchive",
+    "trash",
+    "delete",
+    "export",
+    "import",
+    "cleanup",
+    "share",
+    "unshare",
+    "key_create",
+    "key_revoke",
 ]
 AUDIT_ACTIONS: frozenset[str] = frozenset(get_args(AuditAction))
 

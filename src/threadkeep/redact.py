@@ -200,6 +200,13 @@ _BUILTIN_RULES: tuple[_Rule, ...] = (
         _random_token,
     ),
     _Rule(
+        "threadkeep",
+        # threadkeep's own API keys (accounts.py): tk_<16 hex key id>_<secret>.
+        re.compile(r"tk_[0-9a-f]{16}_[A-Za-z0-9_-]{20,128}(?![A-Za-z0-9_-])"),
+        ("tk_",),
+        _ALNUM,
+    ),
+    _Rule(
         "slack",
         re.compile(r"xox[abeoprs]-[A-Za-z0-9-]{10,}(?![A-Za-z0-9_-])"),
         ("xox",),

@@ -51,6 +51,7 @@ CALLS: dict[str, Call] = {
     "update_message": lambda s, t: s.update_message(
         t.conversation_id, t.message_id, content="pwned"
     ),
+    "get_message": lambda s, t: s.get_message(t.conversation_id, t.message_id),
     "get_messages": lambda s, t: s.get_messages(t.conversation_id),
     "tail_messages": lambda s, t: s.tail_messages(t.conversation_id, 5),
     "pop_message": lambda s, t: s.pop_message(t.conversation_id),

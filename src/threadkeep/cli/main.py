@@ -23,9 +23,11 @@ from threadkeep.cli import (
     db,
     doctor,
     search,
+    serve,
     show,
     stats,
     transfer,
+    users,
 )
 from threadkeep.cli.output import errors_to_exit_codes, say, usage_errors_to_one_line
 
@@ -64,6 +66,8 @@ for commands in (conversations, show, search, stats, transfer, cleanup, doctor):
     app.add_typer(commands.app)
 app.add_typer(db.app, name="db", rich_help_panel="Maintenance")
 app.add_typer(config.app, name="config", rich_help_panel="Maintenance")
+app.add_typer(serve.app)
+app.add_typer(users.app, name="users", rich_help_panel="Server")
 
 
 def _version(value: bool) -> None:

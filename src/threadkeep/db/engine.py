@@ -1,8 +1,10 @@
 """Opening a database: URL handling, SQLite pragmas and locking, file modes, errors.
 
 :class:`Database` wraps one SQLAlchemy engine and hands out connections inside a
-transaction: :meth:`Database.write` for a write and :meth:`Database.read` for a
-consistent read.
+transaction: :meth:`Database.write` for a write, :meth:`Database.read` for a
+consistent read, and :meth:`Database.write_grouped` for appends, which on SQLite with
+``group_commit`` share one transaction and one sync with the appends queued beside
+them (``group_commit.py``).
 
 SQLite specifics, and why:
 
@@ -31,11 +33,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -43,13 +45,16 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import QueuePool
 
 from threadkeep.db.column_types import load_json
+from threadkeep.db.group_commit import GroupCommit, GroupCommitStats
 from threadkeep.db.prepared import Queryable, SQLiteReader
 from threadkeep.db.sqlite_driver import SqliteLibrary, sqlite_module
 from threadkeep.errors import InvalidInput, StoreUnavailable, ThreadkeepError
 from threadkeep.redact import redact_text
 from threadkeep.settings import Settings
 
-__all__ = ["Connection", "Database", "normalize_url", "open_database"]
+__all__ = ["Connection", "Database", "GroupCommitStats", "normalize_url", "open_database"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +154,7 @@ class Database:
     url: str
     sqlite_path: Path | None
     sqlite: SqliteLibrary | None
+    group_commit: bool = False
 
     @property
     def dialect(self) -> str:
@@ -170,6 +176,12 @@ class Database:
         # Idle pooled connections lent to single-statement reads (list pop/append are
         # atomic, so no lock): no SQLAlchemy Connection is built per read.
         self._readers: list[tuple[SQLiteReader, Any]] = []
+        # SQLite only: PostgreSQL commits concurrent transactions together itself.
+        self._group = (
+            GroupCommit(self.write, self.translated)
+            if self.group_commit and self.sqlite_path is not None
+            else None
+        )
 
     @property
     def safe_mode(self) -> bool:
@@ -194,6 +206,24 @@ class Database:
         if self.sqlite_path is None:
             return self._server_write()
         return _SQLiteWrite(self)
+
+    def write_grouped(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in a write transaction that concurrent callers may share.
+
+        With group commit (SQLite, ``group_commit`` on) calls that queue behind the
+        writer run in one transaction, each in its own savepoint, and commit once (see
+        ``group_commit.py``); otherwise this is ``with write() as conn: work(conn)``.
+        ``work`` must not commit or roll back and raises only for its own failure;
+        the call returns only after the transaction holding its work committed.
+        """
+        if self._group is not None:
+            return self._group.run(work)
+        with self.write() as conn:
+            return work(conn)
+
+    def group_commit_stats(self) -> GroupCommitStats | None:
+        """Transactions vs appends written by group commit so far; ``None`` when off."""
+        return None if self._group is None else self._group.stats()
 
     @contextlib.contextmanager
     def _server_write(self) -> Iterator[Connection]:
@@ -379,8 +409,14 @@ class _SQLiteWrite:
 
 def _abandon(conn: Connection) -> None:
     """After a failed commit or rollback: leave no transaction open on the held
-    connection (the next write would fail to begin), or drop the connection."""
+    connection (the next write would fail to begin), or drop the connection.
+
+    SQLAlchemy keeps a transaction whose commit failed as "inactive" and refuses every
+    statement until it is rolled back, so that is rolled back too.
+    """
     try:
+        if conn.get_transaction() is not None:
+            conn.rollback()
         raw = conn.connection.driver_connection
         if raw.in_transaction:  # type: ignore[union-attr]
             raw.rollback()  # type: ignore[union-attr]
@@ -396,6 +432,8 @@ def _sqlite_engine(url: str, path: Path, settings: Settings) -> Database:
         url,
         module=library.module,
         poolclass=QueuePool,
+        # Statement parameters are message content: never in an error's text or a log.
+        hide_parameters=True,
         pool_size=1 if safe_mode else settings.pool_size,
         # Unbounded overflow: SQLite connections are file handles, and readers stay
         # checked out between reads (see Database.query).
@@ -439,7 +477,13 @@ def _sqlite_engine(url: str, path: Path, settings: Settings) -> Database:
             return  # Database.write began it already
         raw.execute("BEGIN IMMEDIATE" if options.get(_WRITE, False) else "BEGIN")  # type: ignore[union-attr]
 
-    return Database(engine=engine, url=url, sqlite_path=path, sqlite=library)
+    return Database(
+        engine=engine,
+        url=url,
+        sqlite_path=path,
+        sqlite=library,
+        group_commit=settings.group_commit,
+    )
 
 
 def _postgres_engine(url: str, settings: Settings) -> Database:
@@ -448,6 +492,7 @@ def _postgres_engine(url: str, settings: Settings) -> Database:
             url,
             pool_size=settings.pool_size,
             max_overflow=10,
+            hide_parameters=True,  # parameters are message content (see the SQLite engine)
             pool_pre_ping=True,
             # A stored JSON value Python cannot read becomes a CorruptValue (skipped by
             # the row mappers) instead of failing the whole read (SPEC S2.7).

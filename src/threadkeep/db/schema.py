@@ -28,6 +28,7 @@ from threadkeep.db.column_types import JSONValue, UTCDateTime, UUIDString
 
 __all__ = [
     "SEARCH_OBJECTS",
+    "api_keys",
     "audit_log",
     "conversations",
     "is_search_object",
@@ -35,6 +36,8 @@ __all__ = [
     "metadata",
     "quarantine",
     "runs",
+    "shares",
+    "users",
 ]
 
 metadata = sa.MetaData(
@@ -186,6 +189,70 @@ quarantine = sa.Table(
     sa.Column("raw_value", sa.Text(), nullable=True),
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("quarantined_at", UTCDateTime(), nullable=False),
+)
+
+# Server accounts (SPEC S8.2): a user is an owner name; each of their API keys is looked
+# up by its public id (the ``tk_<id>_<secret>`` key names it) and checked against a
+# salted hash of its secret, never stored in the clear. Revoked keys stay, marked, so
+# ``users ls`` can say when; ``ix_api_keys_active`` holds the unrevoked ones only, so
+# "does any key exist" (asked on every loopback request) reads one index entry.
+users = sa.Table(
+    "users",
+    metadata,
+    _autoincrement_key("id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("name"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_api_keys_user_id", "user_id"),
+    sa.Index(
+        "ix_api_keys_active",
+        "id",
+        sqlite_where=sa.text("revoked_at IS NULL"),
+        postgresql_where=sa.text("revoked_at IS NULL"),
+    ),
+)
+
+# Share links (SPEC S6.5): a redacted snapshot of a conversation, frozen when the link
+# was made, reached by a token of which only the SHA-256 is stored (a copy of the
+# database does not reveal live links). Deleted with the conversation; revoking a link
+# deletes its row. ``title`` and ``message_count`` repeat what the snapshot holds so the
+# owner's listing does not read snapshots.
+shares = sa.Table(
+    "shares",
+    metadata,
+    sa.Column("id", UUIDString(), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column(
+        "conversation_id",
+        UUIDString(),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text(), nullable=True),
+    sa.Column("message_count", sa.Integer(), nullable=False),
+    sa.Column("snapshot", JSONValue(exact=True), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("token_hash"),
+    sa.Index("ix_shares_owner_id", "owner", "id"),
+    sa.Index("ix_shares_conversation_id", "conversation_id"),
 )
 
 # Full-text search lives outside this metadata because each engine builds it its own way

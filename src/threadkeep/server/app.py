@@ -30,6 +30,9 @@ from threadkeep.server.api import (
     shares,
     transfer,
 )
+from threadkeep.server.api import (
+    metrics as metrics_api,
+)
 from threadkeep.server.broker import make_broker
 from threadkeep.server.metrics import Metrics
 from threadkeep.server.schedule import CleanupSchedule
@@ -64,13 +67,14 @@ def create_app(settings: Settings | None = None, *, loopback: bool | None = None
     settings = settings if settings is not None else Settings.load()
     broker = make_broker(settings)
     store = open_store(settings=settings, broker=broker)
+    metrics = Metrics(store)
     state = ServerState(
         settings=settings,
         store=store,
         broker=broker,
         accounts=Accounts(store.database, settings),
-        metrics=Metrics(store),
-        schedule=CleanupSchedule(store, settings),
+        metrics=metrics,
+        schedule=CleanupSchedule(store, settings, on_run=metrics.record_cleanup),
         loopback=is_loopback(settings.server_host) if loopback is None else loopback,
     )
 
@@ -103,6 +107,6 @@ def create_app(settings: Settings | None = None, *, loopback: bool | None = None
     state.metrics.install(app)
     for module in (conversations, messages, runs, search, transfer, shares, events, health):
         app.include_router(module.router, prefix=API_PREFIX)
-    for module in (shares,):
+    for module in (shares, metrics_api):
         app.include_router(module.public_router)
     return app

@@ -2,7 +2,9 @@
 
 ``OwnerStore`` is what a route asks for: ``state.store.as_owner(owner)`` for the owner
 ``auth.current_owner`` resolved, so every lookup is scoped by owner in the store
-(another user's object is "not found" by construction, ARCHITECTURE.md).
+(another user's object is "not found" by construction, ARCHITECTURE.md). The owner is
+resolved once per request (``auth.py`` keeps it on ``request.state``), whichever of
+``Owner`` and ``OwnerStore`` a route asks for.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from threadkeep.store import ConversationStore
 __all__ = ["Owner", "OwnerStore", "State", "server_state"]
 
 
-def server_state(request: Request) -> ServerState:
+async def server_state(request: Request) -> ServerState:
+    # ``async``: no I/O here, and a sync dependency costs a thread-pool hop per request.
     state: ServerState = request.app.state.threadkeep
     return state
 
@@ -27,7 +30,11 @@ State = Annotated[ServerState, Depends(server_state)]
 Owner = Annotated[str, Depends(current_owner)]
 
 
-def owner_store(state: State, owner: Owner) -> ConversationStore:
+def owner_store(request: Request) -> ConversationStore:
+    """The caller's store. Authentication (which reads the database) and scoping in one
+    dependency, so a request makes one thread-pool hop for them, not three."""
+    state: ServerState = request.app.state.threadkeep
+    owner = current_owner(request)
     return state.metrics.instrument(state.store.as_owner(owner))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from threadkeep.db import conversations as conversation_rows
 from threadkeep.db import messages as message_rows
+from threadkeep.db.engine import Connection
 from threadkeep.errors import Conflict, InvalidInput, NotFound
 from threadkeep.ids import check_message_id, check_uuid, new_id
 from threadkeep.inputs import (
@@ -124,62 +125,97 @@ class MessagesMixin(StoreBase):
     ) -> list[Message]:
         """The append transaction for checked rows (one or many), then its events.
 
-        The common case (one message, no idempotency key, no cap) is the hot path of
-        every chat turn, so it is kept free of the batch bookkeeping.
+        The transaction goes through ``Database.write_grouped``: on SQLite with group
+        commit, appends arriving together share one commit, each in its own savepoint,
+        and this returns (and publishes) only after that commit. The common case (one
+        message, no idempotency key, no cap) is the hot path of every chat turn, so it
+        is kept free of the batch bookkeeping.
         """
+        if any(row["idempotency_key"] is not None for row in rows):
+            return self._append_keyed(cid, rows, at, expected_last_seq)
+        pruned = self._db.write_grouped(
+            lambda conn: self._write_rows(conn, cid, rows, at, expected_last_seq)
+        )
+        self._publish_appended(cid, rows, at, pruned)
+        return [_message_from_values(row) for row in rows]
+
+    def _append_keyed(
+        self,
+        cid: str,
+        rows: list[dict[str, Any]],
+        at: dt.datetime,
+        expected_last_seq: int | None,
+    ) -> list[Message]:
+        """Append rows some of which carry an idempotency key: stored keys are returned,
+        not written again; a key repeated within ``rows`` is written once."""
         keys = [row["idempotency_key"] for row in rows if row["idempotency_key"] is not None]
-        pruned = 0
-        existing: dict[str, Message] = {}
-        fresh_keys: dict[str, dict[str, Any]] = {}
-        with self._db.write() as conn:
-            if keys:
-                # Lock the counter row first so a concurrent retry waits, then sees ours.
-                if conversation_rows.get(conn, self._owner, cid, for_update=True) is None:
-                    raise self._not_found(cid)
-                existing = message_rows.by_idempotency_keys(conn, cid, keys)
-                fresh: list[dict[str, Any]] = []
-                for row in rows:
-                    key = row["idempotency_key"]
-                    if key is None:
-                        fresh.append(row)
-                    elif key not in existing and key not in fresh_keys:
-                        fresh_keys[key] = row
-                        fresh.append(row)
-            else:
-                fresh = rows
-            if fresh:
-                last = message_rows.reserve_seqs(
-                    conn,
-                    self._owner,
-                    cid,
-                    len(fresh),
-                    tokens=sum(row["tokens"] or 0 for row in fresh),
-                    at=at,
-                    preview=self._preview_of_rows(fresh),
-                )
-                if last is None:
-                    raise self._not_found(cid)
-                first = last - len(fresh) + 1
-                if expected_last_seq is not None and first - 1 != expected_last_seq:
-                    raise Conflict(
-                        f"conversation {cid} has moved on: expected last seq "
-                        f"{expected_last_seq}, it is {first - 1}. Read the new messages "
-                        "and retry."
-                    )
-                for offset, row in enumerate(fresh):
-                    row["seq"] = first + offset
-                message_rows.insert(conn, fresh)
-                pruned = cap_messages(self, conn, cid, fresh)
-        if keys:
-            results = [
-                existing[key]
-                if key is not None and key in existing
-                else _message_from_values(fresh_keys[key] if key is not None else row)
-                for row in rows
-                for key in (row["idempotency_key"],)
-            ]
-        else:
-            results = [_message_from_values(row) for row in rows]
+
+        def work(
+            conn: Connection,
+        ) -> tuple[dict[str, Message], dict[str, dict[str, Any]], list[dict[str, Any]], int]:
+            # Lock the counter row first so a concurrent retry waits, then sees ours.
+            if conversation_rows.get(conn, self._owner, cid, for_update=True) is None:
+                raise self._not_found(cid)
+            existing = message_rows.by_idempotency_keys(conn, cid, keys)
+            fresh_keys: dict[str, dict[str, Any]] = {}
+            fresh: list[dict[str, Any]] = []
+            for row in rows:
+                key = row["idempotency_key"]
+                if key is None:
+                    fresh.append(row)
+                elif key not in existing and key not in fresh_keys:
+                    fresh_keys[key] = row
+                    fresh.append(row)
+            pruned = self._write_rows(conn, cid, fresh, at, expected_last_seq) if fresh else 0
+            return existing, fresh_keys, fresh, pruned
+
+        existing, fresh_keys, fresh, pruned = self._db.write_grouped(work)
+        results = [
+            existing[key]
+            if key is not None and key in existing
+            else _message_from_values(fresh_keys[key] if key is not None else row)
+            for row in rows
+            for key in (row["idempotency_key"],)
+        ]
+        self._publish_appended(cid, fresh, at, pruned)
+        return results
+
+    def _write_rows(
+        self,
+        conn: Connection,
+        cid: str,
+        fresh: list[dict[str, Any]],
+        at: dt.datetime,
+        expected_last_seq: int | None,
+    ) -> int:
+        """Inside the write: reserve seqs, insert, apply the cap; return how many pruned."""
+        last = message_rows.reserve_seqs(
+            conn,
+            self._owner,
+            cid,
+            len(fresh),
+            tokens=sum(row["tokens"] or 0 for row in fresh),
+            at=at,
+            preview=self._preview_of_rows(fresh),
+        )
+        if last is None:
+            raise self._not_found(cid)
+        first = last - len(fresh) + 1
+        if expected_last_seq is not None and first - 1 != expected_last_seq:
+            raise Conflict(
+                f"conversation {cid} has moved on: expected last seq "
+                f"{expected_last_seq}, it is {first - 1}. Read the new messages "
+                "and retry."
+            )
+        for offset, row in enumerate(fresh):
+            row["seq"] = first + offset
+        message_rows.insert(conn, fresh)
+        return cap_messages(self, conn, cid, fresh)
+
+    def _publish_appended(
+        self, cid: str, fresh: list[dict[str, Any]], at: dt.datetime, pruned: int
+    ) -> None:
+        """After the commit: ``message.created`` per new message, and the cap's prune."""
         events = [
             self._event("message.created", cid, at, message_id=row["id"], seq=row["seq"])
             for row in fresh
@@ -189,7 +225,6 @@ class MessagesMixin(StoreBase):
                 self._event("conversation.updated", cid, at, fields=["messages"], pruned=pruned)
             )
         self._publish(events)
-        return results
 
     def _message_row(
         self,
@@ -325,6 +360,16 @@ class MessagesMixin(StoreBase):
             found = message_rows.tail(conn, self._owner, cid, n)
             if not found and not conversation_rows.exists(conn, self._owner, cid):
                 raise self._not_found(cid)
+        return found
+
+    def get_message(self, conversation_id: str, message_id: str) -> Message:
+        """The message with this id in the conversation, or ``NotFound``."""
+        cid = check_uuid(conversation_id, what="conversation id")
+        mid = check_message_id(message_id)
+        with self._db.read() as conn:
+            found = message_rows.get_one(conn, self._owner, cid, mid)
+        if found is None:
+            raise NotFound(f"message {mid} not found in conversation {cid}")
         return found
 
     def pop_message(self, conversation_id: str) -> Message | None:
