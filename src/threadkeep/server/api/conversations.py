@@ -20,8 +20,8 @@ from threadkeep import models
 from threadkeep.errors import InvalidInput
 from threadkeep.inputs import MAX_LIST_LIMIT
 from threadkeep.server.deps import OwnerStore
+from threadkeep.server.filters import Filters
 from threadkeep.server.schemas import (
-    AwareTime,
     Conversation,
     ConversationCreate,
     ConversationId,
@@ -44,15 +44,8 @@ router = APIRouter(tags=["conversations"])
 )
 def list_conversations(
     store: OwnerStore,
+    filters: Filters,
     status: Annotated[ListStatus, Query(description="`all` for every status.")] = "active",
-    provider: str | None = None,
-    model: str | None = None,
-    mode: str | None = None,
-    tag: str | None = None,
-    updated_after: AwareTime = None,
-    updated_before: AwareTime = None,
-    created_after: AwareTime = None,
-    created_before: AwareTime = None,
     pinned_first: Annotated[
         bool, Query(description="Pinned conversations first, then the rest.")
     ] = False,
@@ -69,14 +62,7 @@ def list_conversations(
     """
     return store.list_conversations(
         status=status,
-        provider=provider,
-        model=model,
-        mode=mode,
-        tag=tag,
-        updated_after=updated_after,
-        updated_before=updated_before,
-        created_after=created_after,
-        created_before=created_before,
+        **filters.given(),
         pinned_first=pinned_first,
         limit=limit,
         cursor=cursor,

@@ -30,8 +30,8 @@ from threadkeep.redact import Redactor
 from threadkeep.server.deps import OwnerStore
 from threadkeep.server.downloads import content_disposition, safe_filename, stream_export
 from threadkeep.server.errors import ApiError
+from threadkeep.server.filters import Filters
 from threadkeep.server.schemas import (
-    AwareTime,
     ConversationId,
     ImportSummary,
     ListStatus,
@@ -126,6 +126,7 @@ async def _download(
 )
 async def export(
     store: OwnerStore,
+    listing: Filters,
     format: ExportFormat = "json",
     gzip: Gzip = False,
     redact: Redact = None,
@@ -138,29 +139,12 @@ async def export(
         ),
     ] = None,
     status: Annotated[ListStatus | None, Query(description="Default: every status.")] = None,
-    provider: str | None = None,
-    model: str | None = None,
-    mode: str | None = None,
-    tag: str | None = None,
-    updated_after: AwareTime = None,
-    updated_before: AwareTime = None,
-    created_after: AwareTime = None,
-    created_before: AwareTime = None,
 ) -> StreamingResponse:
     """Every conversation of the caller (any status), the ones given by
     `conversation_id`, or those the filters choose, with their messages."""
-    given = {
-        "status": status,
-        "provider": provider,
-        "model": model,
-        "mode": mode,
-        "tag": tag,
-        "updated_after": updated_after,
-        "updated_before": updated_before,
-        "created_after": created_after,
-        "created_before": created_before,
-    }
-    filters = {name: value for name, value in given.items() if value is not None}
+    filters = listing.given()
+    if status is not None:
+        filters["status"] = status
     today = dt.datetime.now(dt.UTC).date().isoformat()
     return await _download(
         store,
