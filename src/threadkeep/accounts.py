@@ -35,12 +35,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from threadkeep.db import accounts as account_rows
-from threadkeep.db import audit as audit_rows
 from threadkeep.db.accounts import ApiKey
 from threadkeep.db.engine import Connection, Database
 from threadkeep.errors import InvalidInput, NotFound
 from threadkeep.inputs import check_owner
 from threadkeep.settings import Settings
+from threadkeep.store.audit import write_audit_entries
 
 __all__ = ["KEY_PREFIX", "Accounts", "ApiKey"]
 
@@ -159,40 +159,40 @@ class Accounts:
             raise InvalidInput("name a user or an API key id to revoke")
         named = _KEY_NAME.fullmatch(target)
         if named is not None:  # tk_<id>_... can only mean a key
-            return self._key(conn, named.group(1), target)
+            key_id = named.group(1)
+            found = account_rows.get_key(conn, key_id)
+            if found is None:
+                raise NotFound(
+                    f"no API key {KEY_PREFIX}{key_id}_: `threadkeep users ls` lists them"
+                )
+            return [found]
         user = account_rows.user_exists(conn, target)
-        key = _KEY_ID.fullmatch(target) is not None and bool(self._key(conn, target, None))
-        if user and key:
+        key = account_rows.get_key(conn, target) if _KEY_ID.fullmatch(target) else None
+        if user and key is not None:
             raise InvalidInput(
                 f"{target!r} is both a user and an API key id: name the key as "
                 f"{KEY_PREFIX}{target}_ to revoke it alone"
             )
-        if key:
-            return self._key(conn, target, target)
+        if key is not None:
+            return [key]
         if user:
             return account_rows.list_keys(conn, user=target)
         raise NotFound(f"no user or API key {target!r:.80}: `threadkeep users ls` lists them")
 
-    def _key(self, conn: Connection, key_id: str, target: str | None) -> list[ApiKey]:
-        found = account_rows.get_key(conn, key_id)
-        if found is None and target is not None:
-            raise NotFound(f"no API key {KEY_PREFIX}{key_id}_: `threadkeep users ls` lists them")
-        return [] if found is None else [found]
-
     def _audit(
         self, conn: Connection, at: dt.datetime, changes: Sequence[tuple[str, str, Any]]
     ) -> None:
-        if self._settings.audit_log and changes:
-            audit_rows.insert(
-                conn,
-                [
-                    {
-                        "at": at,
-                        "actor": user,
-                        "action": action,
-                        "conversation_id": None,
-                        "detail": detail,
-                    }
-                    for user, action, detail in changes
-                ],
-            )
+        write_audit_entries(
+            self._settings,
+            conn,
+            [
+                {
+                    "at": at,
+                    "actor": user,
+                    "action": action,
+                    "conversation_id": None,
+                    "detail": detail,
+                }
+                for user, action, detail in changes
+            ],
+        )

@@ -22,9 +22,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Broker", "Event", "InProcessBroker", "Subscriber"]
+__all__ = ["Broker", "Event", "InProcessBroker", "Subscriber", "from_micros", "micros"]
 
 log = logging.getLogger(__name__)
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def micros(at: dt.datetime) -> int:
+    """``at`` as integer microseconds since the epoch (exact, unlike a float): how event
+    times travel in SSE ids and NOTIFY payloads."""
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> dt.datetime:
+    """The aware UTC datetime of :func:`micros`' ``value``."""
+    return _EPOCH + dt.timedelta(microseconds=value)
 
 
 @dataclass(frozen=True, slots=True)

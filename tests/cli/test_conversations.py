@@ -23,7 +23,7 @@ from tests.cli.conftest import (
     seed,
 )
 from threadkeep import Conflict, ConversationStore
-from threadkeep.cli import conversations
+from threadkeep.cli import output
 from threadkeep.cli.filters import parse_when
 
 # ------------------------------------------------------------------ ls
@@ -255,7 +255,7 @@ def test_rm_asks_on_a_terminal(
     """Guards the confirmation: the prompt (on stderr, stdout may be a pipe) names what
     will go; only a yes deletes (the default is no, exit 1)."""
     ids = seed(sqlite_store)
-    monkeypatch.setattr(conversations, "stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(output, "stdin_is_terminal", lambda: True)
     result = sqlite_cli("rm", ids.lisbon, input=answer)
     assert "Trip to Lisbon" in result.stderr
     assert "Delete 1 conversation for good?" in result.stderr

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from tests.cli.conftest import EXIT_INVALID_INPUT, Cli, assert_error, create_database, invoke
 from threadkeep import ConversationStore
-from threadkeep.cli import conversations, terminal
+from threadkeep.cli import output, terminal
 from threadkeep.cli.output import json_text
 from threadkeep.cli.terminal import TerminalConsole, one_line, printable
 
@@ -119,7 +119,7 @@ def test_rm_question_escapes_the_title(
     sqlite_cli: Cli, evil: Evil, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Guards the confirmation on stderr: it lists titles, escaped."""
-    monkeypatch.setattr(conversations, "stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(output, "stdin_is_terminal", lambda: True)
     result = sqlite_cli("rm", evil.conversation_id, input="n\n")
     assert "Lisbon \\x1b[31murgent" in result.stderr
     assert controls_in(result.stderr) == []

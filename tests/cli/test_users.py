@@ -30,7 +30,7 @@ from tests.cli.conftest import (
 )
 from threadkeep import ConversationStore, Settings, open_store
 from threadkeep.accounts import Accounts
-from threadkeep.cli import users
+from threadkeep.cli import output
 
 
 def _accounts(store: ConversationStore) -> Accounts:
@@ -105,7 +105,7 @@ def test_revoke_needs_yes_without_a_terminal(cli: Cli, cli_store: ConversationSt
 def test_revoke_asks_on_a_terminal(
     cli: Cli, cli_store: ConversationStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(users, "stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(output, "stdin_is_terminal", lambda: True)
     first = cli("users", "add", "alice").stdout.splitlines()[-1]
     second = cli("users", "add", "alice").stdout.splitlines()[-1]
     declined = cli("users", "revoke", "alice", input="n\n")

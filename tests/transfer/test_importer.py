@@ -27,6 +27,7 @@ from tests.transfer.test_codex import _meta as codex_meta
 from tests.transfer.test_langchain_sql import write_history
 from tests.transfer.test_open_webui import regenerated
 from threadkeep import ConversationStore, Settings, open_store
+from threadkeep.default_plugins import formats
 from threadkeep.errors import InvalidInput
 from threadkeep.store.imports import ConversationImport, MessageImport
 from threadkeep.transfer.importer import (
@@ -179,6 +180,27 @@ def test_a_directory_stands_for_the_files_of_its_format(
     report = import_paths(store, [projects, sessions])
     assert (report.files, report.conversations_imported) == (3, 3)
     assert report.format == "claude-code, codex"
+
+
+def test_a_directory_is_detected_from_its_first_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards against detection sampling every file of a directory and the import then
+    sampling them all again: detection stops at the first file of the format."""
+    projects = tmp_path / "projects"
+    for n in range(5):
+        session = f"5f0c2a8e-1111-4c3b-9d7e-00000000000{n}"
+        _claude(projects / f"-home-{n}" / f"{session}.jsonl", session)
+    sampled: list[Path] = []
+    real = formats._claude_file
+
+    def counted(path: Path) -> bool:
+        sampled.append(path)
+        return real(path)
+
+    monkeypatch.setattr(formats, "_claude_file", counted)
+    assert detect_format(projects) == "claude-code"
+    assert len(sampled) == 1
 
 
 def test_file_scoped_ids_do_not_collide_across_files(

@@ -7,7 +7,6 @@ it changes any, so a typo does not leave the job half done.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -30,6 +29,8 @@ from threadkeep.cli.filters import (
 from threadkeep.cli.output import (
     UNTITLED,
     JsonOption,
+    YesOption,
+    confirm_or_stop,
     conversation_table,
     counted,
     emit_json,
@@ -38,9 +39,7 @@ from threadkeep.cli.output import (
     note,
     say,
     show_table,
-    stderr,
 )
-from threadkeep.errors import InvalidInput
 
 __all__ = ["app"]
 
@@ -152,11 +151,6 @@ def unarchive(ctx: typer.Context, conversation_id: IdArgument, db: DbOption = No
     say(f"unarchived {conversation.id}")
 
 
-def stdin_is_terminal() -> bool:
-    """Whether a person can answer a question (tests replace this)."""
-    return sys.stdin.isatty()
-
-
 @app.command("rm", rich_help_panel=ORGANIZE)
 def remove(
     ctx: typer.Context,
@@ -166,9 +160,7 @@ def remove(
             help="The ids of the conversations to delete.", metavar="ID", show_default=False
         ),
     ],
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")
-    ] = False,
+    yes: YesOption = False,
     db: DbOption = None,
 ) -> None:
     """Delete conversations for good, with their messages and runs.
@@ -185,27 +177,22 @@ def remove(
     ids = list(dict.fromkeys(conversation_ids))
     with opened_store(ctx, db) as store:
         doomed = [store.get_conversation(conversation_id) for conversation_id in ids]
-        if not yes:
-            if not stdin_is_terminal():
-                raise InvalidInput(
-                    "rm deletes for good and there is no terminal to ask on: pass --yes"
+        confirm_or_stop(
+            yes,
+            refusal="rm deletes for good and there is no terminal to ask on: pass --yes",
+            shown=(
+                Text.assemble(
+                    ("  ", ""),
+                    (conversation.id, "cyan"),
+                    "  ",
+                    conversation.title or UNTITLED,
+                    (f"  ({counted(conversation.message_count, 'message')})", "dim"),
                 )
-            # The question goes to stderr, like rm -i's: stdout may be a pipe.
-            for conversation in doomed:
-                stderr.print(
-                    Text.assemble(
-                        ("  ", ""),
-                        (conversation.id, "cyan"),
-                        "  ",
-                        conversation.title or UNTITLED,
-                        (f"  ({counted(conversation.message_count, 'message')})", "dim"),
-                    ),
-                    soft_wrap=True,
-                )
-            question = f"Delete {counted(len(doomed), 'conversation')} for good?"
-            if not typer.confirm(question, default=False, err=True):
-                note("nothing deleted")
-                raise typer.Exit(1)
+                for conversation in doomed
+            ),
+            question=f"Delete {counted(len(doomed), 'conversation')} for good?",
+            declined="nothing deleted",
+        )
         for conversation in doomed:
             store.delete_conversation(conversation.id)
     say(f"deleted {counted(len(doomed), 'conversation')}")

@@ -38,6 +38,7 @@ import html
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Protocol, cast
@@ -64,7 +65,9 @@ __all__ = [
     "EXIT_CODES",
     "UNTITLED",
     "JsonOption",
+    "YesOption",
     "ago",
+    "confirm_or_stop",
     "conversation_table",
     "counted",
     "emit_json",
@@ -85,6 +88,7 @@ __all__ = [
     "show_table",
     "size",
     "stderr",
+    "stdin_is_terminal",
     "stdout",
     "timestamp",
     "title_text",
@@ -206,6 +210,34 @@ def warn(text: str) -> None:
 def note(text: str) -> None:
     """Print one plain line on stderr: summaries and hints that are not the output."""
     stderr.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+#: ``--yes``/``-y`` of the commands that ask before they destroy (``rm``, ``users revoke``).
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")
+]
+
+
+def stdin_is_terminal() -> bool:
+    """Whether a person can answer a question (tests replace this)."""
+    return sys.stdin.isatty()
+
+
+def confirm_or_stop(
+    yes: bool, *, refusal: str, shown: Iterable[Text], question: str, declined: str
+) -> None:
+    """Go on when ``yes``; else ask on the terminal, after listing ``shown`` on stderr
+    (stdout may be a pipe, as for ``rm -i``). No terminal to ask on is ``InvalidInput``
+    (``refusal``, exit 2); "no" says ``declined`` and exits 1."""
+    if yes:
+        return
+    if not stdin_is_terminal():
+        raise InvalidInput(refusal)
+    for line in shown:
+        stderr.print(line, soft_wrap=True)
+    if not typer.confirm(question, default=False, err=True):
+        note(declined)
+        raise typer.Exit(1)
 
 
 def next_page(next_cursor: str | None) -> None:

@@ -14,7 +14,6 @@ block here.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 
 import typer.main
 
+from threadkeep import generated
 from threadkeep.cli.main import app
 from threadkeep.cli.output import EXIT_CODES
 
@@ -40,7 +40,7 @@ _HEADER = f"""\
 
 def default_path() -> Path:
     """``docs/cli.md`` of the source tree this module is in."""
-    return Path(__file__).resolve().parents[3] / "docs" / "cli.md"
+    return generated.docs_path("cli.md")
 
 
 def _commands(command: Any, ctx: Any, path: list[str]) -> Iterator[Entry]:
@@ -187,22 +187,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write docs/cli.md from the CLI's code.")
-    parser.add_argument("path", nargs="?", type=Path, default=None, help="default: docs/cli.md")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    options = parser.parse_args(argv)
-    path: Path = options.path or default_path()
-    text = render()
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
-    if options.check:
-        if current != text:
-            print(f"{path} is stale: run `{REGENERATE}`", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path}")
-    return 0
+    return generated.main(
+        argv, what="docs/cli.md", default=default_path(), render=render, regenerate=REGENERATE
+    )
 
 
 if __name__ == "__main__":

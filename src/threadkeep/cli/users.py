@@ -8,7 +8,6 @@ with ``tail -1``; what it means goes to stderr. ``revoke`` asks first, like ``rm
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from typing import Annotated
 
 import typer
@@ -18,17 +17,17 @@ from threadkeep.accounts import Accounts, ApiKey
 from threadkeep.cli._context import DbOption, opened_store
 from threadkeep.cli.output import (
     JsonOption,
+    YesOption,
     ago,
+    confirm_or_stop,
     counted,
     emit_json,
     new_table,
     note,
     say,
     show_table,
-    stderr,
 )
 from threadkeep.cli.terminal import one_line
-from threadkeep.errors import InvalidInput
 
 __all__ = ["app"]
 
@@ -37,11 +36,6 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
-
-
-def stdin_is_terminal() -> bool:
-    """Whether a person can answer a question (tests replace this)."""
-    return sys.stdin.isatty()
 
 
 @app.command()
@@ -140,9 +134,7 @@ def revoke(
             show_default=False,
         ),
     ],
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")
-    ] = False,
+    yes: YesOption = False,
     db: DbOption = None,
 ) -> None:
     """Revoke a user's API keys, or one key: requests with them get 401 at once.
@@ -162,16 +154,13 @@ def revoke(
         if not doomed:
             say(f"nothing to revoke: {one_line(target)} has no active API key")
             return
-        if not yes:
-            if not stdin_is_terminal():
-                raise InvalidInput(
-                    "revoke cuts off clients at once and there is no terminal to ask on: pass --yes"
-                )
-            for key in doomed:
-                stderr.print(_describe(key), soft_wrap=True)
-            question = f"Revoke {counted(len(doomed), 'API key')}?"
-            if not typer.confirm(question, default=False, err=True):
-                note("nothing revoked")
-                raise typer.Exit(1)
+        confirm_or_stop(
+            yes,
+            refusal="revoke cuts off clients at once and there is no terminal to ask on: "
+            "pass --yes",
+            shown=(_describe(key) for key in doomed),
+            question=f"Revoke {counted(len(doomed), 'API key')}?",
+            declined="nothing revoked",
+        )
         revoked = accounts.revoke(target)
     say(f"revoked {counted(len(revoked), 'API key')}")

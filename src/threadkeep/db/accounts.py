@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -108,16 +108,17 @@ def key_to_check(conn: Queryable, key_id: str) -> KeyToCheck | None:
     return KeyToCheck(str(name), str(salt), str(secret_hash), _datetime(last_used_at))
 
 
+def _insert_new(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """Insert the row unless one with its key (or a unique value) exists; ``True`` when
+    it was inserted."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(values).on_conflict_do_nothing()
+    return conn.execute(statement.returning(table.c.id)).first() is not None
+
+
 def ensure_user(conn: Connection, name: str, at: dt.datetime) -> bool:
     """Make user ``name`` unless it exists; ``True`` when it was made."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    made = conn.execute(
-        dialect.insert(u)
-        .values(name=name, created_at=at)
-        .on_conflict_do_nothing()
-        .returning(u.c.id)
-    ).first()
-    return made is not None
+    return _insert_new(conn, u, {"name": name, "created_at": at})
 
 
 def user_exists(conn: Connection, name: str) -> bool:
@@ -128,23 +129,20 @@ def insert_key(
     conn: Connection, key_id: str, user: str, salt: str, secret_hash: str, at: dt.datetime
 ) -> bool:
     """Store a key of ``user`` (who must exist); ``False`` if the id is taken."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     user_id = sa.select(u.c.id).where(u.c.name == user).scalar_subquery()
-    made = conn.execute(
-        dialect.insert(k)
-        .values(
-            id=key_id,
-            user_id=user_id,
-            salt=salt,
-            secret_hash=secret_hash,
-            created_at=at,
-            last_used_at=None,
-            revoked_at=None,
-        )
-        .on_conflict_do_nothing()
-        .returning(k.c.id)
-    ).first()
-    return made is not None
+    return _insert_new(
+        conn,
+        k,
+        {
+            "id": key_id,
+            "user_id": user_id,
+            "salt": salt,
+            "secret_hash": secret_hash,
+            "created_at": at,
+            "last_used_at": None,
+            "revoked_at": None,
+        },
+    )
 
 
 def touch(conn: Connection, key_id: str, at: dt.datetime) -> None:
@@ -196,6 +194,4 @@ def revoke(conn: Connection, key_ids: Sequence[str], at: dt.datetime) -> list[Ap
     )
     if found:
         conn.execute(k.update().where(doomed).values(revoked_at=at))
-    return [
-        ApiKey(key.id, key.user, key.created_at, key.last_used_at, revoked_at=at) for key in found
-    ]
+    return [replace(key, revoked_at=at) for key in found]

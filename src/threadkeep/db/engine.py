@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -292,10 +292,14 @@ class Database:
         try:
             yield
         except Exception as error:
-            translated = self.translated(error)
-            if translated is None:
-                raise
-            raise translated from error
+            self._raise_translated(error)
+
+    def _raise_translated(self, error: BaseException) -> NoReturn:
+        """Raise ``error`` as the ``StoreUnavailable`` it means, or as it is."""
+        translated = self.translated(error)
+        if translated is None:
+            raise error
+        raise translated from error
 
     def translated(self, error: BaseException) -> StoreUnavailable | None:
         """The ``StoreUnavailable`` a driver error becomes; ``None`` for any other error."""
@@ -363,10 +367,7 @@ class _SQLiteWrite:
             conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
         except BaseException as error:
             db._held_lock.release()
-            translated = db.translated(error)
-            if translated is None:
-                raise
-            raise translated from error
+            db._raise_translated(error)
         self._conn = conn
         return conn
 
@@ -395,10 +396,7 @@ class _SQLiteWrite:
                 raw.rollback()  # type: ignore[union-attr]
         except BaseException as error:
             _abandon(conn)
-            translated = db.translated(error)
-            if translated is None:
-                raise
-            raise translated from error
+            db._raise_translated(error)
         finally:
             db._held_lock.release()
         if exc_value is not None:

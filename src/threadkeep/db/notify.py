@@ -30,7 +30,6 @@ Errors are logged with the database described without its password, never a payl
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -40,7 +39,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from threadkeep.db.engine import Database
-from threadkeep.events import Event
+from threadkeep.events import Event, from_micros, micros
 from threadkeep.redact import redact_text
 
 if TYPE_CHECKING:
@@ -90,15 +89,6 @@ def application_name(role: str, origin: str) -> str:
     return f"threadkeep-{role} {origin}"[:_MAX_IDENTIFIER_BYTES]
 
 
-def _micros(at: dt.datetime) -> int:
-    delta = at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _from_micros(value: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=value)
-
-
 def _dump(body: dict[str, Any]) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -112,7 +102,7 @@ def encode(event: Event, origin: str) -> str | None:
         "u": event.owner,
         "c": event.conversation_id,
         "d": event.data,
-        "at": _micros(event.at),
+        "at": micros(event.at),
     }
     text = _dump(body)
     if len(text.encode()) <= MAX_PAYLOAD_BYTES:
@@ -148,7 +138,7 @@ def decode(payload: str) -> tuple[str, Event | None]:
         or not isinstance(at, int)
     ):
         raise ValueError("payload with a missing or mistyped field")
-    return origin, Event(kind, owner, cid, data, _from_micros(at))
+    return origin, Event(kind, owner, cid, data, from_micros(at))
 
 
 class PostgresEvents:
@@ -353,7 +343,8 @@ class PostgresEvents:
         return connection, channel_for(row[0] if row else None)
 
     def _log_failure(self, doing: str, error: BaseException) -> None:
-        detail, _ = redact_text(str(error).strip().splitlines()[0] if str(error).strip() else "")
+        text = str(error).strip()
+        detail, _ = redact_text(text.splitlines()[0] if text else "")
         log.warning(
             "%s on %s failed (%s: %s); retrying",
             doing,

@@ -161,6 +161,14 @@ class _Repair:
             return read.replace(tzinfo=dt.UTC)
         return read
 
+    def timestamps(self, created: Any, updated: Any, raw: bool) -> tuple[dt.datetime, dt.datetime]:
+        """The row's ``created_at`` and ``updated_at``, each standing in for the other
+        when it is damaged (the epoch when both are)."""
+        created_at = self.datetime("created_at", created, raw)
+        updated_at = self.datetime("updated_at", updated, raw)
+        created_at = created_at or self.stand_in("created_at", updated_at)
+        return created_at, updated_at or self.stand_in("updated_at", created_at)
+
     def stand_in(self, column: str, other: dt.datetime | None) -> dt.datetime:
         """A datetime for a damaged ``column``: ``other`` (the row's other timestamp) if
         it reads, else the epoch."""
@@ -279,10 +287,7 @@ def _repair_conversation(
     repair = _Repair()
     context = repair.json("context", context, raw, "object", {})
     tags = repair.json("tags", tags, raw, "tags", [])
-    created_at = repair.datetime("created_at", created, raw)
-    updated_at = repair.datetime("updated_at", updated, raw)
-    created_at = created_at or repair.stand_in("created_at", updated_at)
-    updated_at = updated_at or repair.stand_in("updated_at", created_at)
+    created_at, updated_at = repair.timestamps(created, updated, raw)
     trashed_at = None
     if trashed is not None:
         trashed_at = repair.datetime("trashed_at", trashed, raw)
@@ -331,10 +336,7 @@ def message_from_row(row: Any, raw: bool = False) -> Message:
         kind = repair.choice("kind", kind, MESSAGE_KINDS, "text")
         status = repair.choice("status", status, MESSAGE_STATUSES, "complete")
         metadata_v = repair.json("metadata", metadata, raw, "any", None)
-        read_created = repair.datetime("created_at", created, raw)
-        read_updated = repair.datetime("updated_at", updated, raw)
-        created_at = read_created or repair.stand_in("created_at", read_updated)
-        updated_at = read_updated or repair.stand_in("updated_at", created_at)
+        created_at, updated_at = repair.timestamps(created, updated, raw)
         repair.log("messages", f"{cid}/{seq}")
     return _message(
         id_,

@@ -7,15 +7,17 @@ specific JSON shape); the Agents SDK and LangChain SQLite databases. Export form
 ``json``, ``jsonl`` and ``markdown``.
 
 Detection reads at most the first 64 KiB of a file (``transfer/sniff.py``). A
-directory is in a format when one of the files that format looks for under it is; an
-import of the directory then takes exactly those files (``Format.files``).
+directory is in a format when one of the files that format looks for under it is
+(found lazily: detection stops at the first); an import of the directory then takes
+exactly those files (``Format.files``).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -49,25 +51,28 @@ _ROLE = re.compile(rb'"role"\s*:\s*"(?:system|developer|user|assistant|tool|func
 _MESSAGE_LIST = re.compile(rb'^\s*(?:\[\s*\{|\{.*"messages"\s*:\s*\[)', re.DOTALL)
 
 
-def _by_files(
-    is_file: Callable[[Path], bool], files: Callable[[Path], list[Path]]
-) -> Callable[[Path], bool]:
+# The files of a format under a directory, each looked at only when it is reached: a
+# directory's detection stops at the first, its import takes them all.
+_Found = Callable[[Path], Iterable[Path]]
+
+
+def _by_files(is_file: Callable[[Path], bool], found: _Found) -> Callable[[Path], bool]:
     """A ``detect`` for files and directories: a directory is in the format when it holds
-    files of it."""
+    a file of it."""
 
     def detect(path: Path) -> bool:
         if path.is_dir():
-            return bool(files(path))
+            return next(iter(found(path)), None) is not None
         return path.is_file() and is_file(path)
 
     return detect
 
 
-def _under(pattern: str, is_file: Callable[[Path], bool]) -> Callable[[Path], list[Path]]:
-    def files(directory: Path) -> list[Path]:
-        return [p for p in sorted(directory.rglob(pattern)) if p.is_file() and is_file(p)]
+def _under(pattern: str, is_file: Callable[[Path], bool]) -> _Found:
+    def found(directory: Path) -> Iterator[Path]:
+        return (p for p in sorted(directory.rglob(pattern)) if p.is_file() and is_file(p))
 
-    return files
+    return found
 
 
 # -- ChatGPT ---------------------------------------------------------------------------
@@ -85,11 +90,11 @@ def _chatgpt_file(path: Path) -> bool:
     return path.suffix.lower() == ".json" and _CHATGPT.search(head(path)) is not None
 
 
-def _chatgpt_files(directory: Path) -> list[Path]:
+def _chatgpt_files(directory: Path) -> Iterable[Path]:
     shards = [p for p in sorted(directory.iterdir()) if chatgpt.is_conversations_file(p.name)]
     if shards:
         return shards
-    return [p for p in sorted(directory.glob("*.zip")) if _chatgpt_file(p)]
+    return (p for p in sorted(directory.glob("*.zip")) if _chatgpt_file(p))
 
 
 # -- Claude Code and Codex (JSON Lines) ------------------------------------------------
@@ -117,10 +122,14 @@ def _codex_file(path: Path) -> bool:
     return "id" in first and "timestamp" in first and "instructions" in first
 
 
-def _codex_files(directory: Path) -> list[Path]:
-    return _under("rollout-*.jsonl", _codex_file)(directory) or _under("*.jsonl", _codex_file)(
-        directory
-    )
+def _codex_files(directory: Path) -> Iterator[Path]:
+    """The rollouts (``rollout-*.jsonl``) under ``directory``; when there are none, any
+    Codex ``*.jsonl``."""
+    rollouts = iter(_under("rollout-*.jsonl", _codex_file)(directory))
+    first = next(rollouts, None)
+    if first is None:
+        return iter(_under("*.jsonl", _codex_file)(directory))
+    return itertools.chain((first,), rollouts)
 
 
 # -- Open WebUI and OpenAI messages (JSON) ---------------------------------------------
@@ -152,12 +161,12 @@ def _sqlite_with(*tables: bytes) -> Callable[[Path], bool]:
     return is_file
 
 
-def _sqlite_files(is_file: Callable[[Path], bool]) -> Callable[[Path], list[Path]]:
-    def files(directory: Path) -> list[Path]:
-        found = sorted(directory.rglob("*"))
-        return [p for p in found if p.suffix.lower() in _SQLITE_SUFFIXES and is_file(p)]
+def _sqlite_files(is_file: Callable[[Path], bool]) -> _Found:
+    def found(directory: Path) -> Iterator[Path]:
+        every = sorted(directory.rglob("*"))
+        return (p for p in every if p.suffix.lower() in _SQLITE_SUFFIXES and is_file(p))
 
-    return files
+    return found
 
 
 # -- one import format ------------------------------------------------------------------
@@ -174,22 +183,25 @@ def _import_format(
     description: str,
     *,
     is_file: Callable[[Path], bool],
-    files: Callable[[Path], list[Path]],
+    files: _Found,
     load: _Load,
     file_scoped_ids: bool = False,
 ) -> Format:
     """An import format whose ``detect`` takes a file when ``is_file`` says so and a
-    directory when it holds ``files``, and whose ``load`` is a parser's."""
+    directory when it holds one of ``files``, and whose ``load`` is a parser's."""
 
     def load_file(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:
         return load(path, limits=limits)
+
+    def every_file(directory: Path) -> list[Path]:
+        return list(files(directory))
 
     return Format(
         name=name,
         description=description,
         detect=_by_files(is_file, files),
         load=load_file,
-        files=files,
+        files=every_file,
         file_scoped_ids=file_scoped_ids,
     )
 

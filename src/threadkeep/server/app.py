@@ -33,7 +33,7 @@ from threadkeep.server.api import (
 from threadkeep.server.api import (
     metrics as metrics_api,
 )
-from threadkeep.server.broker import make_broker
+from threadkeep.server.broker import ServerBroker
 from threadkeep.server.metrics import Metrics
 from threadkeep.server.schedule import CleanupSchedule
 from threadkeep.server.state import ServerState
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, *, loopback: bool | None = None
     are the local user (``auth.py``).
     """
     settings = settings if settings is not None else Settings.load()
-    broker = make_broker(settings)
+    broker = ServerBroker()  # cross-process delivery is chosen at start, by the engine
     store = open_store(settings=settings, broker=broker)
     metrics = Metrics(store)
     state = ServerState(

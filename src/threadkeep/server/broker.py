@@ -42,10 +42,9 @@ from typing import Any
 
 from threadkeep.db.notify import PostgresEvents
 from threadkeep.events import Event, InProcessBroker, Subscriber
-from threadkeep.settings import Settings
 from threadkeep.store import ConversationStore
 
-__all__ = ["ServerBroker", "make_broker"]
+__all__ = ["ServerBroker"]
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +216,3 @@ class ServerBroker(InProcessBroker):
             if signal.getsignal(sig) is ours:
                 signal.signal(sig, previous)
         self._signal_handlers.clear()
-
-
-def make_broker(settings: Settings) -> ServerBroker:
-    """The broker for an app on ``settings``; the engine (and so whether events cross
-    processes) is known when the app starts it with its store."""
-    del settings
-    return ServerBroker()

@@ -55,19 +55,13 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class BodyLimit:
-    """The middleware: ``default`` bytes for every path but ``per_path``'s."""
+    """The middleware: ``default`` bytes (``max_request_bytes``) for every path but
+    ``per_path``'s (path -> its limit and the setting that holds it)."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        default: int,
-        default_setting: str = "max_request_bytes",
-        per_path: dict[str, tuple[int, str]] | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, default: int, per_path: dict[str, tuple[int, str]]) -> None:
         self.app = app
-        self.default = (default, default_setting)
-        self.per_path = dict(per_path or {})
+        self.default = (default, "max_request_bytes")
+        self.per_path = per_path
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
         path: str = scope.get("path", "")

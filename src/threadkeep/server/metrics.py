@@ -260,38 +260,65 @@ class _DatabaseCollector(Collector):
 _Timed = Callable[..., Any]
 
 
+class _CountAndTime:
+    """A counter and a histogram over the same labels, observed together.
+
+    prometheus_client validates the labels on every ``.labels()`` call, so each label
+    set's children are looked up once and kept.
+    """
+
+    __slots__ = ("_children", "_count", "_seconds")
+
+    def __init__(self, count: Counter, seconds: Histogram) -> None:
+        self._count = count
+        self._seconds = seconds
+        self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
+
+    def observe(self, labels: tuple[str, ...], seconds: float) -> None:
+        children = self._children.get(labels)
+        if children is None:
+            children = (self._count.labels(*labels), self._seconds.labels(*labels))
+            self._children[labels] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
 class Metrics:
     """The metrics of one app; see the module docstring."""
 
     def __init__(self, store: ConversationStore) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
-        self._requests = Counter(
-            "threadkeep_http_requests",
-            "HTTP requests answered, by method, route template and status class.",
-            ["method", "route", "status"],
-            registry=registry,
+        self._requests = _CountAndTime(
+            Counter(
+                "threadkeep_http_requests",
+                "HTTP requests answered, by method, route template and status class.",
+                ["method", "route", "status"],
+                registry=registry,
+            ),
+            Histogram(
+                "threadkeep_http_request_duration_seconds",
+                "Time from a request's arrival to the end of its response.",
+                ["method", "route", "status"],
+                buckets=_BUCKETS,
+                registry=registry,
+            ),
         )
-        self._request_seconds = Histogram(
-            "threadkeep_http_request_duration_seconds",
-            "Time from a request's arrival to the end of its response.",
-            ["method", "route", "status"],
-            buckets=_BUCKETS,
-            registry=registry,
-        )
-        self._operations = Counter(
-            "threadkeep_store_operations",
-            "Store method calls made by requests, by method and outcome "
-            "(ok, an error code, or internal).",
-            ["operation", "outcome"],
-            registry=registry,
-        )
-        self._operation_seconds = Histogram(
-            "threadkeep_store_operation_duration_seconds",
-            "Time a store method call took, by method and outcome.",
-            ["operation", "outcome"],
-            buckets=_BUCKETS,
-            registry=registry,
+        self._operations = _CountAndTime(
+            Counter(
+                "threadkeep_store_operations",
+                "Store method calls made by requests, by method and outcome "
+                "(ok, an error code, or internal).",
+                ["operation", "outcome"],
+                registry=registry,
+            ),
+            Histogram(
+                "threadkeep_store_operation_duration_seconds",
+                "Time a store method call took, by method and outcome.",
+                ["operation", "outcome"],
+                buckets=_BUCKETS,
+                registry=registry,
+            ),
         )
         self._cleanup_runs = Counter(
             "threadkeep_cleanup_runs",
@@ -316,10 +343,6 @@ class Metrics:
             registry=registry,
         )
         registry.register(_DatabaseCollector(store))
-        # Label children by label values: prometheus_client validates labels on every
-        # .labels() call; a request looks its children up once.
-        self._request_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
-        self._operation_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     # ------------------------------------------------------------------ requests
 
@@ -328,13 +351,7 @@ class Metrics:
         app.add_middleware(_RequestObserver, metrics=self, routes=app.router.routes)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, _status_class(status))
-        children = self._request_children.get(key)
-        if children is None:
-            children = (self._requests.labels(*key), self._request_seconds.labels(*key))
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self._requests.observe((method, route, _status_class(status)), seconds)
 
     # ---------------------------------------------------------- store operations
 
@@ -343,13 +360,7 @@ class Metrics:
         return cast(ConversationStore, InstrumentedStore(store, self))
 
     def observe_operation(self, operation: str, outcome: str, seconds: float) -> None:
-        key = (operation, outcome)
-        children = self._operation_children.get(key)
-        if children is None:
-            children = (self._operations.labels(*key), self._operation_seconds.labels(*key))
-            self._operation_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self._operations.observe((operation, outcome), seconds)
 
     def timed(self, operation: str, method: _Timed) -> _Timed:
         """``method`` that reports each call as ``operation``."""

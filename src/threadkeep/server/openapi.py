@@ -15,13 +15,12 @@ neither the environment nor a settings file changes the document.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from threadkeep import generated
 from threadkeep.server.app import create_app
 from threadkeep.settings import Settings
 
@@ -32,7 +31,7 @@ REGENERATE = "python -m threadkeep.server.openapi"
 
 def default_path() -> Path:
     """``docs/openapi.json`` of the source tree this module is in."""
-    return Path(__file__).resolve().parents[3] / "docs" / "openapi.json"
+    return generated.docs_path("openapi.json")
 
 
 def document() -> dict[str, Any]:
@@ -53,24 +52,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write docs/openapi.json from the app's code.")
-    parser.add_argument(
-        "path", nargs="?", type=Path, default=None, help="default: docs/openapi.json"
+    return generated.main(
+        argv, what="docs/openapi.json", default=default_path(), render=render, regenerate=REGENERATE
     )
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    options = parser.parse_args(argv)
-    path: Path = options.path or default_path()
-    text = render()
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
-    if options.check:
-        if current != text:
-            print(f"{path} is stale: run `{REGENERATE}`", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

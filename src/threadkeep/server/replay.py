@@ -21,31 +21,19 @@ import datetime as dt
 from dataclasses import dataclass
 
 from threadkeep.errors import InvalidInput
+from threadkeep.events import micros
 from threadkeep.models import Conversation, Message
 from threadkeep.store import ConversationStore
 
 __all__ = [
     "Position",
     "changed_conversations",
-    "from_micros",
     "messages_since",
-    "micros",
     "parse_owner_event_id",
     "resume_point",
 ]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _PAGE = 500
-
-
-def micros(at: dt.datetime) -> int:
-    """``at`` as integer microseconds since the epoch (exact, unlike a float)."""
-    delta = at - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(value: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=value)
 
 
 _MAX_SEQ = 2**31 - 1

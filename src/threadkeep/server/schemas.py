@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from threadkeep.models import Kind, MessageStatus, Role, RunStatus
+from threadkeep.models import ConversationStatus, Kind, MessageStatus, Role, RunStatus
 
 __all__ = [
     "AppendMessage",
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 #: What a listing's ``status`` filter takes (``all``: every status).
-ListStatus = Literal["active", "archived", "trash", "all"]
+ListStatus = Literal[ConversationStatus, "all"]
 
 #: A datetime filter in a query; without a time zone it is a 422 (never guessed).
 AwareTime = Annotated[
@@ -156,7 +156,7 @@ class Conversation(_Out):
     provider_session_id: str | None
     model: str | None = Field(description="The last model used.")
     context: dict[str, Any] = Field(description="JSON object the app owns.")
-    status: Literal["active", "archived", "trash"]
+    status: ConversationStatus
     pinned: bool
     tags: list[str]
     created_at: dt.datetime

@@ -48,15 +48,13 @@ from typing import Any, TypeVar
 from anyio import to_thread
 
 from threadkeep.errors import NotFound, ThreadkeepError
-from threadkeep.events import Event
+from threadkeep.events import Event, from_micros, micros
 from threadkeep.models import Conversation
 from threadkeep.server.broker import ServerBroker
 from threadkeep.server.replay import (
     Position,
     changed_conversations,
-    from_micros,
     messages_since,
-    micros,
     resume_point,
 )
 from threadkeep.store import ConversationStore

@@ -28,7 +28,7 @@ from anyio import to_thread
 
 from threadkeep.errors import InvalidInput, ThreadkeepError
 from threadkeep.server.downloads import safe_filename
-from threadkeep.transfer.sniff import SQLITE_MAGIC
+from threadkeep.transfer.sniff import is_sqlite
 
 __all__ = ["Upload", "new_upload", "receive_upload", "upload_name"]
 
@@ -72,7 +72,7 @@ def _sniffed_suffix(start: bytes) -> str:
         return ".zip"
     if start.startswith(b"\x1f\x8b"):
         return ".gz"
-    if start.startswith(SQLITE_MAGIC):
+    if is_sqlite(start):
         return ".db"
     text = start.lstrip()
     lines = [line for line in text.split(b"\n") if line.strip()]

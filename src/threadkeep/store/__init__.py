@@ -65,7 +65,7 @@ class ConversationStore(
     def as_owner(self, owner: str) -> ConversationStore:
         """A store scoped to ``owner`` that shares this one's engine and broker."""
         return ConversationStore(
-            self._db, self._settings, owner=owner, broker=self._broker, _shares_engine=True
+            self._db, self._settings, owner=owner, broker=self._broker, _parent=self
         )
 
 

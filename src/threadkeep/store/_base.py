@@ -73,17 +73,22 @@ class StoreBase:
         *,
         owner: str,
         broker: Broker,
-        _shares_engine: bool = False,
+        _parent: StoreBase | None = None,
     ) -> None:
         self._db = database
         self._settings = settings
         self._owner = check_owner(owner)
         self._broker = broker
-        self._shares_engine = _shares_engine
+        # A store made by ``as_owner`` shares its parent's engine (``close`` leaves it
+        # open) and its redactor: a server scopes a store per request.
+        self._shares_engine = _parent is not None
         # redact_on_write: secrets are masked before they reach the database (SPEC S6.2).
-        self._write_redactor = (
-            Redactor(settings.redact_patterns) if settings.redact_on_write else None
-        )
+        if _parent is not None:
+            self._write_redactor: Redactor | None = _parent._write_redactor
+        elif settings.redact_on_write:
+            self._write_redactor = Redactor(settings.redact_patterns)
+        else:
+            self._write_redactor = None
 
     # ------------------------------------------------------------------ lifecycle
 

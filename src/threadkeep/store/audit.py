@@ -35,6 +35,7 @@ from threadkeep.ids import check_uuid
 from threadkeep.inputs import check_choice, check_json, check_limit
 from threadkeep.models import AUDIT_ACTIONS, AuditEntry, Page
 from threadkeep.redact import Redactor
+from threadkeep.settings import Settings
 from threadkeep.store._base import StoreBase, _check_bool, _check_datetime, _now
 
 __all__ = [
@@ -59,7 +60,9 @@ def write_audit(
     """Record ``action`` inside the caller's transaction (a no-op when audit is off)."""
     if store.settings.audit_log:
         write_audit_entries(
-            store, conn, [audit_entry(store, action, conversation_id, detail, actor=actor, at=at)]
+            store.settings,
+            conn,
+            [audit_entry(store, action, conversation_id, detail, actor=actor, at=at)],
         )
 
 
@@ -83,14 +86,16 @@ def audit_entry(
 
 
 def write_audit_entries(
-    store: StoreBase, conn: Connection, entries: Sequence[dict[str, Any]]
+    settings: Settings, conn: Connection, entries: Sequence[dict[str, Any]]
 ) -> None:
     """Record many entries at once inside the caller's transaction (no-op when off).
 
     Each detail is redacted first (see the module docstring); ``entries`` are not changed.
+    Takes the settings, not a store, so that writers of entries with no owner's store
+    at hand (API key changes, ``accounts.py``) record them the same way.
     """
-    if store.settings.audit_log:
-        redactor = _redactor(tuple(store.settings.redact_patterns.items()))
+    if settings.audit_log:
+        redactor = _redactor(tuple(settings.redact_patterns.items()))
         audit_rows.insert(
             conn,
             [

@@ -42,7 +42,7 @@ from threadkeep.inputs import (
 from threadkeep.models import CONVERSATION_STATUSES, Conversation, ForkedFrom
 from threadkeep.redact import Redactor
 from threadkeep.settings import Settings
-from threadkeep.store._base import _PREVIEW_ROLES, _check_bool, _check_datetime, _now
+from threadkeep.store._base import _check_bool, _check_datetime, _now
 
 __all__ = [
     "Checker",
@@ -118,10 +118,14 @@ class Prepared:
 
 
 class Checker:
-    """The checks and defaults of one import call (settings, redactor, the time)."""
+    """The checks and defaults of one import call (settings, redactor, the time);
+    ``preview`` makes a conversation's preview from its message rows."""
 
     def __init__(
-        self, settings: Settings, at: dt.datetime, preview: Callable[[str | None], str | None]
+        self,
+        settings: Settings,
+        at: dt.datetime,
+        preview: Callable[[Sequence[dict[str, Any]]], str | None],
     ) -> None:
         self.settings = settings
         self.preview = preview
@@ -206,14 +210,6 @@ class Checker:
         if _check_bool(item.appendable, "appendable"):
             last_seq = first_seq + len(rows) - 1 if rows else 0
             context = with_record(context, source_record(every, last_seq))
-        latest_text = next(
-            (
-                row["content"]
-                for row in reversed(rows)
-                if row["kind"] == "text" and row["role"] in _PREVIEW_ROLES
-            ),
-            None,
-        )
         conversation = Conversation(
             id="" if item.id is None else check_uuid(item.id, what="conversation id"),
             owner=owner,
@@ -233,7 +229,7 @@ class Checker:
             message_count=len(rows),
             last_seq=first_seq + len(rows) - 1 if rows else 0,
             token_count=sum(row["tokens"] or 0 for row in rows),
-            preview=self.preview(latest_text),
+            preview=self.preview(rows),
             forked_from=forked,
             trashed_at=trashed,
         )
@@ -362,7 +358,7 @@ def import_checker(settings: Settings) -> Callable[[ConversationImport], None]:
     It raises the same ``InvalidInput``/``TooLarge`` the import would (naming
     ``item.place``). One checker (and its redactor) serves every item of an import.
     """
-    checker = Checker(settings, _now(), lambda text: text)
+    checker = Checker(settings, _now(), lambda rows: None)  # nothing is written
 
     def check(item: ConversationImport) -> None:
         checker.prepare(item, "check")

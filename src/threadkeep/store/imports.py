@@ -69,7 +69,6 @@ from threadkeep.store.import_checks import (
     identities,
     import_checker,
     recorded_source,
-    source_record,
 )
 from threadkeep.store.retention import cap_messages
 
@@ -79,7 +78,6 @@ __all__ = [
     "ImportsMixin",
     "MessageImport",
     "import_checker",
-    "source_record",
 ]
 
 # Messages are inserted this many at a time, so a huge conversation never sits in
@@ -119,7 +117,7 @@ class ImportsMixin(StoreBase):
         Returns what was written, skipped and renamed. Any error — in an item, or
         raised by a lazy ``items`` while it is read — rolls everything back.
         """
-        checker = Checker(self._settings, _now(), self._preview)
+        checker = Checker(self._settings, _now(), self._preview_of_rows)
         written: list[tuple[str, int]] = []
         skipped: list[str] = []
         reasons: list[str] = []
@@ -204,9 +202,11 @@ class ImportsMixin(StoreBase):
         with it (see the module doc): the number of messages appended when it was
         updated, a reason when it was skipped because it changed, ``None`` when there
         is nothing to do."""
+        if not item.appendable:
+            return None
         existing = conversation_rows.get(conn, self._owner, cid, for_update=True)
         recorded = None if existing is None else recorded_source(existing.context)
-        if existing is None or recorded is None or not item.appendable:
+        if existing is None or recorded is None:
             return None
         count, digest, last, seq = recorded
         messages = list(item.messages)

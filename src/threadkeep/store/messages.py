@@ -240,7 +240,12 @@ class MessagesMixin(StoreBase):
         message_id: object,
         key: object,
     ) -> dict[str, Any]:
-        """A checked message row (seq still 0); every value is checked inline."""
+        """A checked message row (seq still 0); every value is checked inline.
+
+        With ``redact_on_write`` off, content and metadata are checked here rather than
+        through ``_on_write`` (which would do the same): one call fewer per value on the
+        hot path of every append.
+        """
         limit = self._settings.max_message_bytes
         if key is not None:
             check_short_text(key, "idempotency_key", max_length=200)

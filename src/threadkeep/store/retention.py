@@ -278,7 +278,7 @@ class RetentionMixin(StoreBase):
                 )
                 for item in applied
             ]
-            write_audit_entries(self, conn, entries)
+            write_audit_entries(self.settings, conn, entries)
         self._publish(
             Event(
                 type="conversation.archived" if item.action == "trash" else "conversation.deleted",

@@ -64,10 +64,10 @@ def detect(path: Path) -> bool:
     return path.is_file() and _MARK.search(head(path, 4096)) is not None
 
 
-def files(directory: Path) -> list[Path]:
-    """The threadkeep documents under ``directory``."""
+def files(directory: Path) -> Iterator[Path]:
+    """The threadkeep documents under ``directory``, each looked at when it is reached."""
     found = (p for p in sorted(directory.rglob("*")) if p.name.endswith(_SUFFIXES))
-    return [p for p in found if detect(p)]
+    return (p for p in found if detect(p))
 
 
 def load(path: Path, limits: ImportLimits) -> Iterator[ImportedConversation]:

@@ -42,10 +42,11 @@ from threadkeep.errors import InvalidInput, NotFound
 from threadkeep.ids import check_uuid
 from threadkeep.models import Conversation, ConversationFilter, Message
 from threadkeep.redact import Redactor
+from threadkeep.settings import Settings
 from threadkeep.store import ConversationStore
 from threadkeep.transfer.registry import export_format, export_format_for
 
-__all__ = ["ExportReport", "export_conversations", "export_to_path"]
+__all__ = ["ExportReport", "export_conversations", "export_redactor", "export_to_path"]
 
 _PAGE_MESSAGES = 1_000
 _PAGE_CONVERSATIONS = 500
@@ -195,6 +196,16 @@ def _pages(store: ConversationStore, conversation: Conversation) -> Iterator[lis
         after = page[-1].seq
 
 
+def export_redactor(settings: Settings, redact: bool | None) -> Redactor | None:
+    """The redactor an export uses: ``redact=None`` follows the ``redact_exports``
+    setting; ``None`` when the export is not redacted (also what a download names its
+    file by, so the name masks what the document masks)."""
+    do_redact = settings.redact_exports if redact is None else redact
+    if not isinstance(do_redact, bool):
+        raise InvalidInput(f"redact must be true, false or None, got {redact!r:.40}")
+    return Redactor(settings.redact_patterns) if do_redact else None
+
+
 def export_conversations(
     store: ConversationStore,
     out: BinaryIO,
@@ -218,11 +229,7 @@ def export_conversations(
     make_writer = chosen.writer
     if make_writer is None:  # export_format only returns formats with a writer
         raise InvalidInput(f"{chosen.name} cannot be exported to")
-    settings = store.settings
-    do_redact = settings.redact_exports if redact is None else redact
-    if not isinstance(do_redact, bool):
-        raise InvalidInput(f"redact must be true, false or None, got {redact!r:.40}")
-    masker = _Masker(Redactor(settings.redact_patterns) if do_redact else None)
+    masker = _Masker(export_redactor(store.settings, redact))
     ids = _ids_to_export(store, conversation_ids, filters)
     counting = _Counting(out)
     buffered = io.BufferedWriter(counting, _BUFFER)

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from threadkeep.errors import InvalidInput, TooLarge
-from threadkeep.transfer.limits import ImportLimits, check_depth
+from threadkeep.transfer.limits import ImportLimits, check_depth, too_deep
 
 __all__ = ["JsonStream", "Readable"]
 
@@ -109,13 +109,8 @@ class JsonStream:
                 raise self._syntax_error("Expecting ':' delimiter")
             self._pos += 1
             yield key
-            after = self.peek()
-            self._pos += 1
-            if after == "}":
+            if self._closed("}"):
                 return
-            if after != ",":
-                self._pos -= 1
-                raise self._syntax_error("Expecting ',' delimiter")
 
     def elements(self, where: str) -> Iterator[int]:
         """The indexes of the array that comes next; after each the caller reads the
@@ -128,13 +123,8 @@ class JsonStream:
         while True:
             yield index
             index += 1
-            after = self.peek()
-            self._pos += 1
-            if after == "]":
+            if self._closed("]"):
                 return
-            if after != ",":
-                self._pos -= 1
-                raise self._syntax_error("Expecting ',' delimiter")
 
     def end(self) -> None:
         """Check that nothing but whitespace follows the document."""
@@ -163,7 +153,7 @@ class JsonStream:
                 continue
             except RecursionError:
                 # The decoder's own guard: far deeper than any depth limit allows.
-                raise _too_deep(where, self._limits.max_depth) from None
+                raise too_deep(where, self._limits.max_depth) from None
             if not self._eof and _is_number(value) and self._number_may_go_on(end):
                 self._more(where, limit)
                 continue
@@ -181,14 +171,26 @@ class JsonStream:
         if brackets <= allowed:
             return
         if allowed < 1:
-            raise _too_deep(where, self._limits.max_depth)
+            raise too_deep(where, self._limits.max_depth)
         try:
             check_depth(value, allowed, where)
         except InvalidInput:
             # Said with the setting's value, not with what was left of it here.
-            raise _too_deep(where, self._limits.max_depth) from None
+            raise too_deep(where, self._limits.max_depth) from None
 
     # -- reading -----------------------------------------------------------------------
+
+    def _closed(self, close: str) -> bool:
+        """After a member or an element: ``True`` past the ``close`` that ends its
+        container, ``False`` past the comma before the next one."""
+        after = self.peek()
+        if after == close:
+            self._pos += 1
+            return True
+        if after != ",":
+            raise self._syntax_error("Expecting ',' delimiter")
+        self._pos += 1
+        return False
 
     def _expect(self, char: str, where: str, what: str) -> None:
         found = self.peek()
@@ -217,19 +219,13 @@ class JsonStream:
         data = self._stream.read(size)
         if not data:
             self._eof = True
-            self._buffer += self._utf8_final()
+            self._buffer += self._decode(b"", final=True)
             return
         self._buffer += self._decode(data)
 
-    def _decode(self, data: bytes) -> str:
+    def _decode(self, data: bytes, *, final: bool = False) -> str:
         try:
-            return self._utf8.decode(data)
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{self._name}: not UTF-8 text ({exc.reason})") from exc
-
-    def _utf8_final(self) -> str:
-        try:
-            return self._utf8.decode(b"", final=True)
+            return self._utf8.decode(data, final=final)
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"{self._name}: not UTF-8 text ({exc.reason})") from exc
 
@@ -284,9 +280,3 @@ def _describe(char: str) -> str:
         "": "the end of the file",
     }
     return names.get(char, "a number" if char in "-0123456789" else f"{char!r}")
-
-
-def _too_deep(where: str, max_depth: int) -> InvalidInput:
-    return InvalidInput(
-        f"{where}: JSON nested deeper than {max_depth} levels (setting import_max_depth)"
-    )

@@ -54,6 +54,7 @@ __all__ = [
     "load_json",
     "open_input",
     "read_input",
+    "too_deep",
     "zip_entries",
 ]
 
@@ -61,16 +62,22 @@ GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
 
 
+def _default(setting: str) -> int:
+    """A setting's default, so that the limits' defaults are the settings' own."""
+    return int(Settings.model_fields[setting].default)
+
+
 @dataclass(frozen=True, slots=True)
 class ImportLimits:
-    """What one import may read; :meth:`from_settings` takes the ``import_*`` settings."""
+    """What one import may read; :meth:`from_settings` takes the ``import_*`` settings,
+    and the defaults are those settings' defaults."""
 
-    max_bytes: int = 2_147_483_648
-    max_unpacked_bytes: int = 1_073_741_824
-    max_entries: int = 10_000
-    max_depth: int = 64
-    max_messages: int = 5_000_000
-    max_message_bytes: int = 1_048_576
+    max_bytes: int = _default("import_max_bytes")
+    max_unpacked_bytes: int = _default("import_max_unpacked_bytes")
+    max_entries: int = _default("import_max_entries")
+    max_depth: int = _default("import_max_depth")
+    max_messages: int = _default("import_max_messages")
+    max_message_bytes: int = _default("max_message_bytes")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImportLimits:
@@ -283,14 +290,15 @@ def check_depth(value: Any, max_depth: int, where: str) -> None:
     while stack:
         item, depth = stack.pop()
         if depth > max_depth:
-            raise _too_deep(where, max_depth)
+            raise too_deep(where, max_depth)
         children = item.values() if isinstance(item, dict) else item
         for child in children:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
 
 
-def _too_deep(where: str, max_depth: int) -> InvalidInput:
+def too_deep(where: str, max_depth: int) -> InvalidInput:
+    """The error for JSON at ``where`` nested deeper than ``max_depth`` levels."""
     return InvalidInput(
         f"{where}: JSON nested deeper than {max_depth} levels (setting import_max_depth)"
     )
@@ -308,7 +316,7 @@ def load_json(raw: bytes | str, where: str, limits: ImportLimits) -> Any:
         raise InvalidInput(f"{where}: not UTF-8 text ({exc.reason})") from exc
     except RecursionError:
         # The decoder's own guard: deeper than any limit the setting allows.
-        raise _too_deep(where, limits.max_depth) from None
+        raise too_deep(where, limits.max_depth) from None
     # Nesting needs an opening bracket per level: with no more brackets than the limit
     # (counted in C, strings included) the walk cannot find too deep a value.
     if isinstance(raw, bytes):

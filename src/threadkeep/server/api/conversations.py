@@ -119,11 +119,8 @@ def update_conversation(
     the status change, each whole.
     """
     sent = body.model_fields_set
-    changes: dict[str, Any] = {
-        name: getattr(body, name)
-        for name in ("title", "context", "context_merge", "pinned", "tags", "mode")
-        if name in sent
-    }
+    # Every field but ``status`` is a keyword of ``update_conversation``.
+    changes: dict[str, Any] = {name: getattr(body, name) for name in sent - {"status"}}
     result: models.Conversation | None = None
     if changes:
         result = store.update_conversation(conversation_id, **changes)

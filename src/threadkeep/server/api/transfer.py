@@ -26,7 +26,6 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from threadkeep.errors import ThreadkeepError
-from threadkeep.redact import Redactor
 from threadkeep.server.deps import OwnerStore
 from threadkeep.server.downloads import content_disposition, safe_filename, stream_export
 from threadkeep.server.errors import ApiError
@@ -39,7 +38,7 @@ from threadkeep.server.schemas import (
 )
 from threadkeep.server.uploads import new_upload, receive_upload, upload_name
 from threadkeep.store import ConversationStore
-from threadkeep.transfer.exporter import export_conversations
+from threadkeep.transfer.exporter import export_conversations, export_redactor
 from threadkeep.transfer.importer import ImportReport, import_paths
 from threadkeep.transfer.registry import export_format, import_format
 
@@ -55,6 +54,7 @@ MEDIA_TYPES = {
 }
 GZIP_MEDIA_TYPE = "application/gzip"
 
+#: The responses of both export routes.
 _DOWNLOAD: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The export document, streamed (gzipped with `gzip=true`), as an "
@@ -64,6 +64,7 @@ _DOWNLOAD: dict[int | str, dict[str, Any]] = {
             for media in (*MEDIA_TYPES.values(), GZIP_MEDIA_TYPE)
         },
     },
+    **error_responses(401, 404, 422, 503),
 }
 
 ExportFormat = Annotated[
@@ -121,7 +122,7 @@ async def _download(
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={**_DOWNLOAD, **error_responses(401, 404, 422, 503)},
+    responses=_DOWNLOAD,
     summary="Export conversations (streamed download)",
 )
 async def export(
@@ -161,7 +162,7 @@ async def export(
 @router.get(
     "/conversations/{conversation_id}/export",
     response_class=StreamingResponse,
-    responses={**_DOWNLOAD, **error_responses(401, 404, 422, 503)},
+    responses=_DOWNLOAD,
     summary="Export one conversation (streamed download)",
 )
 async def export_conversation(
@@ -175,9 +176,9 @@ async def export_conversation(
     secrets masked, as in the document, when the export is redacted)."""
     conversation = await run_in_threadpool(store.get_conversation, conversation_id)
     title = conversation.title or ""
-    settings = store.settings
-    if settings.redact_exports if redact is None else redact:
-        title = Redactor(settings.redact_patterns).redact_text(title)[0]
+    redactor = export_redactor(store.settings, redact)
+    if redactor is not None:
+        title = redactor.redact_text(title)[0]
     return await _download(
         store,
         format=format,

@@ -42,6 +42,7 @@ from threadkeep.errors import InvalidInput
 from threadkeep.models import MESSAGE_ROLES
 from threadkeep.transfer.formats.json_fields import (
     expect_object,
+    is_model_name,
     or_empty,
     type_name,
     unix_time,
@@ -54,7 +55,6 @@ __all__ = ["FORMAT", "is_conversations_file", "load", "parse"]
 
 FORMAT = "chatgpt"
 PROVIDER = "openai"
-_MODEL_LENGTH = 200  # the model column's; a longer slug stays only in the context
 
 _FILE_NAME = re.compile(r"conversations(?:-(\d+))?\.json")
 # Content types whose text lives in a single field rather than in ``parts``.
@@ -163,7 +163,7 @@ def _conversation(item: Any, where: str, file: str) -> ImportedConversation:
         updated_at=unix_time(conv.get("update_time"), f"{where}.update_time"),
         context={"chatgpt": context} if context else {},
         provider=PROVIDER,
-        model=model if isinstance(model, str) and 0 < len(model) <= _MODEL_LENGTH else None,
+        model=model if is_model_name(model) else None,
     )
 
 

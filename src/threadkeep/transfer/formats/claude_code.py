@@ -48,7 +48,12 @@ from pathlib import Path
 from typing import Any
 
 from threadkeep.errors import InvalidInput
-from threadkeep.transfer.formats.json_fields import iso_time, json_line, load_jsonl
+from threadkeep.transfer.formats.json_fields import (
+    is_model_name,
+    iso_time,
+    json_line,
+    load_jsonl,
+)
 from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
@@ -261,7 +266,7 @@ def _read_assistant(
     message_id = message.get("id")
     key = message_id if isinstance(message_id, str) else (uuid or f"line:{where}")
     model = message.get("model")
-    if isinstance(model, str) and model and model != _NOT_A_MODEL and len(model) <= 200:
+    if is_model_name(model) and model != _NOT_A_MODEL:
         session.model = model  # the latest reply's: the model the session is on
     reply = session.replies.get(key)
     for block in blocks:

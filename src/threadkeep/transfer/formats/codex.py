@@ -49,6 +49,7 @@ from typing import Any
 from threadkeep.errors import InvalidInput
 from threadkeep.transfer.formats.json_fields import (
     decode_arguments,
+    is_model_name,
     iso_time,
     json_line,
     load_jsonl,
@@ -61,7 +62,6 @@ __all__ = ["FORMAT", "load", "parse_lines"]
 FORMAT = "codex"
 PROVIDER = "codex"
 TITLE_CHARS = 80
-_MODEL_LENGTH = 200  # the model column's
 
 _INJECTED_PREFIXES = ("<environment_context>", "<user_instructions>")
 _CALL_TYPES = frozenset({"function_call", "custom_tool_call", "local_shell_call"})
@@ -116,7 +116,7 @@ def parse_lines(
             _read_meta(rollout, payload, where)
         elif line_type == "response_item":
             _read_item(rollout, payload, at, lineno, where)
-        elif line_type == "turn_context" and _is_model(payload.get("model")):
+        elif line_type == "turn_context" and is_model_name(payload.get("model")):
             rollout.model = payload["model"]
         else:
             key = str(line_type)
@@ -150,10 +150,6 @@ def title_from(text: str) -> str | None:
     return words[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def _is_model(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= _MODEL_LENGTH
-
-
 def load(path: Path, *, limits: ImportLimits = DEFAULT_LIMITS) -> Iterator[ImportedConversation]:
     """Parse one rollout ``.jsonl``, or every ``*.jsonl`` under a directory tree."""
     return load_jsonl(path, parse_lines, limits)
@@ -180,7 +176,7 @@ def _read_meta(rollout: _Rollout, meta: dict[str, Any], where: str) -> None:
     if not isinstance(session_id, str) or not session_id:
         raise InvalidInput(f"{where}: session_meta needs a string 'id'")
     rollout.session_id = session_id
-    if rollout.model is None and _is_model(meta.get("model")):
+    if rollout.model is None and is_model_name(meta.get("model")):
         rollout.model = meta["model"]
     for key in ("cwd", "instructions", "git", "cli_version", "originator"):
         if meta.get(key) is not None:

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from threadkeep.errors import InvalidInput
 from threadkeep.transfer.limits import (
@@ -26,6 +26,7 @@ from threadkeep.transfer.limits import (
 __all__ = [
     "decode_arguments",
     "expect_object",
+    "is_model_name",
     "iso_time",
     "json_line",
     "load_jsonl",
@@ -37,6 +38,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+# The longest model name the store takes (its model column's length).
+MODEL_NAME_LENGTH = 200
+
 
 def type_name(value: Any) -> str:
     """How a JSON value's type reads in an error message."""
@@ -44,6 +48,13 @@ def type_name(value: Any) -> str:
     if value is None:
         return "null"
     return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def is_model_name(value: Any) -> TypeGuard[str]:
+    """Whether a source's model field can be a conversation's ``model``: a string of 1
+    to ``MODEL_NAME_LENGTH`` characters (a longer one stays only where the format keeps
+    the source's fields)."""
+    return isinstance(value, str) and 0 < len(value) <= MODEL_NAME_LENGTH
 
 
 def or_empty(value: Any) -> Any:
