@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 from pathlib import Path
@@ -47,6 +48,20 @@ def test_what_is_exported(store: ConversationStore, three: dict[str, str]) -> No
     assert _titles(_export(store, filters={"status": "active", "tag": "work"})) == ["tagged"]
     chosen = [three["tagged"], three["active"], three["tagged"]]
     assert _titles(_export(store, conversation_ids=chosen)) == ["active", "tagged"]
+
+
+def test_a_missing_id_fails_before_anything_is_written(
+    store: ConversationStore, three: dict[str, str]
+) -> None:
+    """Guards against half a document: an id that is not found, named after one that
+    is, fails the export before its first byte (the CLI and the server rely on it)."""
+    missing = "0192f0c4-8a5e-7cc1-9a3b-2f6d1e0a4b7c"
+    out = io.BytesIO()
+    with pytest.raises(NotFound) as failure:
+        export_conversations(store, out, conversation_ids=[three["active"], missing])
+    del failure  # its traceback holds the exporter's buffer, which flushes when freed
+    gc.collect()
+    assert out.getvalue() == b""
 
 
 def test_bad_choices_are_refused(store: ConversationStore, three: dict[str, str]) -> None:

@@ -173,10 +173,7 @@ def export(
         "redact": False if no_redact else None,
     }
     with opened_store(ctx, db, create=False) as store:
-        # Every named conversation exists, or nothing is written: the exporter meets a
-        # missing one only when its turn comes, after the document has begun.
-        for conversation_id in dict.fromkeys(conversation_ids or ()):
-            store.get_conversation(conversation_id)
+        # The exporter finds every --id before the first byte: a missing one writes nothing.
         with _ExportProgress() as progress:
             options["progress"] = progress.update
             if to_stdout:

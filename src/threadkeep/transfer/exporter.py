@@ -153,7 +153,11 @@ def _ids_to_export(
     conversation_ids: Sequence[str] | None,
     filters: Mapping[str, Any] | None,
 ) -> list[bytes]:
-    """The conversations to export as 16-byte ids: given, or listed by the filters."""
+    """The conversations to export as 16-byte ids: given, or listed by the filters.
+
+    Every given conversation is looked up here, before the document begins: met only
+    at its turn, a missing one would fail the export half-written (``NotFound``).
+    """
     if conversation_ids is not None:
         if isinstance(conversation_ids, str):
             raise InvalidInput("conversation_ids must be a list of ids, not one string")
@@ -163,6 +167,7 @@ def _ids_to_export(
         for given in conversation_ids:
             key = uuid.UUID(check_uuid(given, what="conversation id")).bytes
             if key not in ids:
+                store.get_conversation(str(uuid.UUID(bytes=key)))
                 ids.append(key)
         return ids
     options = dict(filters or {})
@@ -218,10 +223,11 @@ def export_conversations(
 ) -> ExportReport:
     """Write the owner's conversations to ``out`` as a ``format`` document.
 
-    ``conversation_ids`` exports those (``NotFound`` if one does not exist);
-    otherwise ``filters`` — keyword arguments of ``store.list_conversations`` such as
-    ``status``, ``provider``, ``tag``, ``updated_after`` — choose them, and with
-    neither every conversation of the owner, whatever its status, is exported.
+    ``conversation_ids`` exports those (``NotFound`` before anything is written if one
+    does not exist); otherwise ``filters`` — keyword arguments of
+    ``store.list_conversations`` such as ``status``, ``provider``, ``tag``,
+    ``updated_after`` — choose them, and with neither every conversation of the owner,
+    whatever its status, is exported.
     ``redact=None`` follows the ``redact_exports`` setting. ``progress`` is called
     with the number of messages written so far. ``out`` is flushed, not closed.
     """
