@@ -4,8 +4,10 @@ What is measured, side by side in one run:
 
 * **Appends over HTTP**: a real ``threadkeep serve`` process (one worker) on a free
   loopback port over a fresh SQLite file, at ``synchronous=FULL`` and ``NORMAL``.
-  Client threads, each with its own keep-alive connection (``bench/http_client.py``),
-  ``POST /api/v1/conversations/{id}/messages`` one message of ~200 characters at a time,
+  Clients, each with its own keep-alive connection (``bench/http_client.py``; all of
+  them coroutines of one event loop in this process's one thread, so the generator's
+  own GIL does not queue them), ``POST /api/v1/conversations/{id}/messages`` one
+  message of ~200 characters at a time,
   each waiting for its answer before the next: 1 client on 1 conversation (the
   single-client durable rate), 64 clients on 64 conversations, 64 clients on one.
 * **The store called directly** from the same numbers of threads, in this process, on
@@ -40,6 +42,7 @@ move with other work on the machine.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -51,20 +54,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from bench.http_client import RawClient, make_client
+from bench.http_client import RawClient, make_async_client
 from bench.machine import describe_machine, load_average
 from bench.runner import REPO_ROOT
 from bench.search import COMMON, PHRASE, RARE, corpus
 from bench.workloads import percentile
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 API = "/api/v1"
 CLIENTS = 64
@@ -295,29 +300,17 @@ def _http_case(
         _json(*setup.request("POST", f"{API}/conversations", b"{}"), 201, "create")["id"]
         for _ in range(1 if case.shared else case.clients)
     ]
+    at_start: list[float | None] = []
 
-    def work(number: int, barrier: threading.Barrier, latencies: list[float]) -> None:
-        client = make_client(client_kind, "127.0.0.1", server.port)
-        path = f"{API}/conversations/{conversations[0 if case.shared else number]}/messages"
-        try:
-            for _ in range(WARMUP_APPENDS):
-                _json(*client.request("POST", path, body), 201, "warm-up append")
-            barrier.wait()
-            for _ in range(per_client):
-                start = time.perf_counter()
-                status, answer = client.request("POST", path, body)
-                latencies.append((time.perf_counter() - start) * 1000)
-                if status != 201:
-                    raise RuntimeError(f"append: HTTP {status} {answer[:300]!r}")
-        finally:
-            client.close()
+    def started() -> None:  # after the warm-ups: CPU of the timed appends only
+        at_start[:] = [server.cpu_seconds(), time.process_time()]
 
-    server_cpu = server.cpu_seconds()
-    own_cpu = time.process_time()
-    row.seconds, row.latencies_ms = _run_threads(case.clients, work)
+    row.seconds, row.latencies_ms = _run_coroutines(
+        case.clients, client_kind, server.port, conversations, per_client, body, started
+    )
     row.appends = case.clients * per_client
-    own = time.process_time() - own_cpu
-    after = server.cpu_seconds()
+    own = time.process_time() - (at_start[1] or 0.0)
+    server_cpu, after = at_start[0], server.cpu_seconds()
     if server_cpu is not None and after is not None:
         row.cpu_us = (after - server_cpu) / row.appends * 1e6
     row.generator_cpu_us = own / row.appends * 1e6
@@ -327,6 +320,64 @@ def _http_case(
         if stored["message_count"] != expected or stored["last_seq"] != expected:
             raise RuntimeError(f"wrong result: {cid} holds {stored['message_count']} messages")
     setup.close()
+
+
+def _run_coroutines(
+    clients: int,
+    client_kind: str,
+    port: int,
+    conversations: list[str],
+    per_client: int,
+    body: bytes,
+    started: Callable[[], None],
+) -> tuple[float, list[float]]:
+    """The HTTP clients as coroutines of one event loop (uvloop when installed), each
+    on its own connection, released together once all are warm (``started`` is called
+    then); wall time and latencies."""
+
+    async def work(number: int, start: asyncio.Event, latencies: list[float]) -> None:
+        client = make_async_client(client_kind, "127.0.0.1", port)
+        path = f"{API}/conversations/{conversations[number % len(conversations)]}/messages"
+        try:
+            for _ in range(WARMUP_APPENDS):
+                _json(*await client.request("POST", path, body), 201, "warm-up append")
+            ready.append(number)
+            await start.wait()
+            for _ in range(per_client):
+                begun = time.perf_counter()
+                status, answer = await client.request("POST", path, body)
+                latencies.append((time.perf_counter() - begun) * 1000)
+                if status != 201:
+                    raise RuntimeError(f"append: HTTP {status} {answer[:300]!r}")
+        finally:
+            await client.close()
+
+    ready: list[int] = []
+
+    async def run() -> tuple[float, list[float]]:
+        start = asyncio.Event()
+        latencies: list[list[float]] = [[] for _ in range(clients)]
+        tasks = [asyncio.create_task(work(n, start, latencies[n])) for n in range(clients)]
+        while len(ready) < clients:
+            done = [task for task in tasks if task.done()]
+            if done:  # a warm-up failed: its error, not a hang
+                await done[0]
+            await asyncio.sleep(0.005)
+        started()
+        clock = time.perf_counter()
+        start.set()
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - clock, [ms for each in latencies for ms in each]
+
+    return _event_loop_run(run())
+
+
+def _event_loop_run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 def _store_case(store: Any, case: Case, per_client: int, row: AppendRow) -> None:
@@ -629,7 +680,8 @@ def render(
         "- CPU µs/append: the server process's CPU (HTTP rows) or this process's (store rows) "
         "per timed append. appends/commit: appends per write transaction (group commit's "
         "counter; store rows).",
-        f"- Load generator: `{client_kind}` client, one keep-alive connection per thread"
+        f"- Load generator: `{client_kind}` client, one keep-alive connection per client; "
+        "the clients are coroutines of one event loop in one thread (uvloop)"
         + (
             f"; it used {min(generator):,.0f} to {max(generator):,.0f} µs of CPU per request "
             "(on the same cores as the server)."

@@ -6,9 +6,14 @@ there is one implementation of every rule and one transaction per call, and the 
 loop never blocks on the database. A test compares the two classes' method names and
 signatures, so they cannot drift apart.
 
-Async-native drivers would save a thread hop per call, but SQLite has none worth the
-name and the sync core is what the benchmark measures; the hop costs microseconds
-against the milliseconds an fsync costs.
+Appends, the hot path of every chat turn, skip the thread: the sync store checks the
+input and builds the rows (``store.messages.PendingAppend``, pure Python, no I/O) on
+the loop, and the write joins the group commit queue, whose writer thread commits it
+and settles the awaited future (``db/group_commit.py``). Without group commit
+(PostgreSQL, or turned off) the write takes a worker thread like everything else.
+
+Async-native drivers would save the hop of the other methods, but SQLite has none
+worth the name and the sync core is what the benchmark measures.
 """
 
 from __future__ import annotations
@@ -233,21 +238,22 @@ class AsyncConversationStore:
         idempotency_key: str | None = None,
         expected_last_seq: int | None = None,
     ) -> Message:
-        """Append one message; its seq is the conversation's next."""
-        return await asyncio.to_thread(
-            self._store.append_message,
+        """Append one message; its seq is the conversation's next (checked here, then
+        written with the appends queued beside it: no worker thread on SQLite)."""
+        pending = self._store._message_append(
             conversation_id,
             role,
             content,
-            kind=kind,
-            metadata=metadata,
-            tokens=tokens,
-            run_id=run_id,
-            status=status,
-            id=id,
-            idempotency_key=idempotency_key,
-            expected_last_seq=expected_last_seq,
+            kind,
+            metadata,
+            tokens,
+            run_id,
+            status,
+            id,
+            idempotency_key,
+            expected_last_seq,
         )
+        return (await pending.write_async())[0]
 
     async def append_messages(
         self,
@@ -257,12 +263,8 @@ class AsyncConversationStore:
         expected_last_seq: int | None = None,
     ) -> list[Message]:
         """Append several messages atomically (all or none), in order; return them."""
-        return await asyncio.to_thread(
-            self._store.append_messages,
-            conversation_id,
-            drafts,
-            expected_last_seq=expected_last_seq,
-        )
+        pending = self._store._messages_append(conversation_id, drafts, expected_last_seq)
+        return await pending.write_async()
 
     async def update_message(
         self,

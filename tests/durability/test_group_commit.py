@@ -7,15 +7,17 @@ conversation land in one transaction, and an idempotent retry stored twice when 
 copies land in the same batch.
 
 Batches are formed deterministically, not by luck of timing: the test holds the SQLite
-writer with a real write transaction (``Database.write``), starts the appending threads,
-waits (with a deadline) until group commit reports them all queued, then lets go — the
-first of them leads one transaction holding all of them. The free-running races check
-only outcomes, never how long anything took.
+writer with a real write transaction (``Database.write``), starts the appending threads
+(or coroutines, on an event loop in a thread of its own), waits (with a deadline) until
+group commit reports them all queued, then lets go — the first of them leads one
+transaction holding all of them (the writer thread leads for a coroutine). The
+free-running races check only outcomes, never how long anything took.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 import uuid
@@ -66,15 +68,40 @@ def _stats(store: ConversationStore) -> GroupCommitStats:
 class Outcome:
     result: Any = None
     error: BaseException | None = None
+    #: For a coroutine append: stop waiting for it (as a client that hangs up).
+    cancel: Callable[[], bool] | None = None
+
+
+class LoopThread:
+    """An event loop running in a thread of its own, for the coroutine appends."""
+
+    def __enter__(self) -> LoopThread:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever)
+        self._thread.start()
+        return self
+
+    def submit(self, call: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        async def run() -> Any:
+            return await call()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop)
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
 
 
 class HeldWriter:
     """Holds the SQLite writer so that appends queue behind it, one at a time, in order."""
 
-    def __init__(self, store: ConversationStore) -> None:
+    def __init__(self, store: ConversationStore, loop: LoopThread | None = None) -> None:
         self.store = store
+        self.loop = loop
         self.threads: list[threading.Thread] = []
         self.outcomes: list[Outcome] = []
+        self.pending: list[tuple[concurrent.futures.Future[Any], Outcome]] = []
         self._base = 0
 
     def __enter__(self) -> HeldWriter:
@@ -97,17 +124,36 @@ class HeldWriter:
         thread.start()
         self.threads.append(thread)
         self.outcomes.append(outcome)
+        self._wait_queued(lambda: thread.is_alive() or outcome.error is None)
+        return outcome
+
+    def queue_async(self, call: Callable[[], Any]) -> Outcome:
+        """Start the coroutine ``call()`` on the loop and wait until its append is queued."""
+        assert self.loop is not None, "HeldWriter(store, loop) for coroutine appends"
+        outcome = Outcome()
+        future = self.loop.submit(call)
+        outcome.cancel = future.cancel
+        self.pending.append((future, outcome))
+        self.outcomes.append(outcome)
+        self._wait_queued(lambda: not future.done())
+        return outcome
+
+    def _wait_queued(self, still_running: Callable[[], bool]) -> None:
         deadline = time.monotonic() + QUEUE_DEADLINE_S
-        while _stats(self.store).queued < self._base + len(self.threads):
-            assert thread.is_alive() or outcome.error is None, outcome.error
+        while _stats(self.store).queued < self._base + len(self.outcomes):
+            assert still_running(), "the append ended before it queued"
             assert time.monotonic() < deadline, "append never queued behind the writer"
             time.sleep(0.001)
-        return outcome
 
     def __exit__(self, *exc: object) -> None:
         self._write.__exit__(None, None, None)  # commits the (empty) held transaction
         for thread in self.threads:
             thread.join()
+        for future, outcome in self.pending:
+            try:
+                outcome.result = future.result(timeout=QUEUE_DEADLINE_S)
+            except BaseException as error:
+                outcome.error = error
 
 
 def _seqs(store: ConversationStore, conversation_id: str) -> list[int]:
@@ -337,8 +383,8 @@ def test_many_threads_appending_store_each_message_once_with_gapless_seqs(
 
 
 def test_async_store_appends_share_commits(tmp_path: Path) -> None:
-    """The async facade forwards to worker threads, which group commit batches like any
-    other threads: concurrent awaits all land once, gapless."""
+    """The async facade's appends queue for the writer without worker threads: many
+    concurrent awaits all land once, gapless, in fewer commits than appends."""
 
     async def main() -> list[Message]:
         with _open(tmp_path) as sync_store:
@@ -355,6 +401,114 @@ def test_async_store_appends_share_commits(tmp_path: Path) -> None:
         stored = store.get_messages(results[0].conversation_id)
     assert sorted(m.seq for m in results) == list(range(1, 41))
     assert {m.id: m for m in stored} == {m.id: m for m in results}
+
+
+def test_coroutine_and_thread_appends_share_one_queue_and_one_commit(
+    store: ConversationStore,
+) -> None:
+    """Appends from coroutines (the async store: no worker thread) and from threads,
+    queued while the writer was busy, are written by one transaction in arrival order;
+    a coroutine's own failure fails it alone."""
+    conv = store.create_conversation()
+    astore = AsyncConversationStore(store)
+    missing = str(uuid.uuid4())
+    before = _stats(store)
+    with LoopThread() as loop, HeldWriter(store, loop) as held:
+        first = held.queue_async(lambda: astore.append_message(conv.id, "user", "c1"))
+        second = held.queue(lambda: store.append_message(conv.id, "user", "t1"))
+        gone = held.queue_async(lambda: astore.append_message(missing, "user", "nowhere"))
+        batch = held.queue_async(
+            lambda: astore.append_messages(
+                conv.id, [MessageDraft("user", "c2"), MessageDraft("assistant", "c3")]
+            )
+        )
+        stale = held.queue_async(
+            lambda: astore.append_message(conv.id, "user", "stale", expected_last_seq=0)
+        )
+        last = held.queue(lambda: store.append_message(conv.id, "user", "t2"))
+    after = _stats(store)
+    assert (after.transactions - before.transactions, after.appends - before.appends) == (1, 6)
+    for outcome in (first, second, batch, last):
+        assert outcome.error is None, outcome.error
+    assert isinstance(gone.error, NotFound)
+    assert isinstance(stale.error, Conflict)
+    stored = store.get_messages(conv.id)
+    assert [(m.seq, m.content) for m in stored] == [
+        (1, "c1"),
+        (2, "t1"),
+        (3, "c2"),
+        (4, "c3"),
+        (5, "t2"),
+    ]
+    assert [first.result, second.result, *batch.result, last.result] == stored
+
+
+def test_a_commit_failure_fails_every_coroutine_append_of_the_batch(
+    store: ConversationStore,
+) -> None:
+    """The writer thread answers a failed shared commit like a leading thread does:
+    every append of the batch raises StoreUnavailable and nothing is written."""
+    conv = store.create_conversation()
+    astore = AsyncConversationStore(store)
+    _poison_commits(store)
+
+    def append(content: str) -> Callable[[], Any]:
+        return lambda: astore.append_message(conv.id, "user", content)
+
+    with LoopThread() as loop, HeldWriter(store, loop) as held:
+        outcomes = [held.queue_async(append(content)) for content in ("a", "poison", "b")]
+    for outcome in outcomes:
+        assert isinstance(outcome.error, StoreUnavailable), outcome.error
+    assert store.get_messages(conv.id) == []
+
+
+def test_a_cancelled_coroutine_append_is_still_written_and_announced(
+    store: ConversationStore,
+) -> None:
+    """An append that queued is written even if its caller stops waiting (a client that
+    hung up): it is stored, its ``message.created`` event goes out, and the appends
+    queued after it keep their order."""
+    conv = store.create_conversation()
+    astore = AsyncConversationStore(store)
+    seen: list[tuple[str, int | None]] = []
+    unsubscribe = store.broker.subscribe(
+        lambda event: seen.append((event.type, event.data.get("seq")))
+    )
+    with LoopThread() as loop, HeldWriter(store, loop) as held:
+        abandoned = held.queue_async(lambda: astore.append_message(conv.id, "user", "abandoned"))
+        assert abandoned.cancel is not None and abandoned.cancel()
+        after = held.queue_async(lambda: astore.append_message(conv.id, "user", "next"))
+    assert isinstance(abandoned.error, concurrent.futures.CancelledError)
+    assert after.error is None, after.error
+    unsubscribe()
+    assert [(m.seq, m.content) for m in store.get_messages(conv.id)] == [
+        (1, "abandoned"),
+        (2, "next"),
+    ]
+    assert ("message.created", 1) in seen and ("message.created", 2) in seen
+
+
+def test_the_writer_thread_ends_when_the_store_closes(tmp_path: Path) -> None:
+    """The writer thread starts with the first coroutine append; closing the store's
+    connections ends it, and the next coroutine append starts a new one."""
+    with _open(tmp_path) as store:
+        astore = AsyncConversationStore(store)
+        conv = store.create_conversation()
+        assert not _stats(store).writer_thread
+        asyncio.run(astore.append_message(conv.id, "user", "one"))
+        assert _stats(store).writer_thread
+        store.database.dispose()
+        _wait_until(lambda: not _stats(store).writer_thread, "the writer thread never ended")
+        assert asyncio.run(astore.append_message(conv.id, "user", "two")).seq == 2
+        assert _stats(store).writer_thread
+    _wait_until(lambda: not _stats(store).writer_thread, "the writer thread outlived the store")
+
+
+def _wait_until(condition: Callable[[], bool], failure: str) -> None:
+    deadline = time.monotonic() + QUEUE_DEADLINE_S  # hang protection only
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.001)
 
 
 @pytest.mark.postgres

@@ -67,6 +67,12 @@ def test_requests_and_store_operations_are_counted_by_route_template(
     assert client.get(f"/api/v1/conversations/{conversation_id}").status_code == 200
     unknown = "01900000-0000-7000-8000-000000000000"
     assert client.get(f"/api/v1/conversations/{unknown}").status_code == 404
+    # The append route is async (the async store): its calls are counted the same way.
+    messages = f"/api/v1/conversations/{conversation_id}/messages"
+    appended = client.post(messages, json={"role": "user", "content": "hi"})
+    assert appended.status_code == 201
+    stale = client.post(messages, json={"role": "user", "content": "x", "expected_last_seq": 0})
+    assert stale.status_code == 409
     token = secrets.token_urlsafe(32)
     assert client.get(f"/share/{token}").status_code == 404
     assert client.get("/no/such/path-abc123").status_code == 404
@@ -85,8 +91,11 @@ def test_requests_and_store_operations_are_counted_by_route_template(
     assert operations(samples, "create_conversation", "ok") == 1
     assert operations(samples, "get_conversation", "ok") == 2
     assert operations(samples, "get_conversation", "not_found") == 1
+    assert operations(samples, "append_message", "ok") == 1
+    assert operations(samples, "append_message", "conflict") == 1
     seconds = "threadkeep_store_operation_duration_seconds_count"
     assert value(samples, seconds, operation="get_conversation", outcome="ok") == 2
+    assert value(samples, seconds, operation="append_message", outcome="conflict") == 1
 
     labels = " ".join(label_values(samples))
     for raw in (conversation_id, unknown, token, "path-abc123", "BREW"):

@@ -18,6 +18,10 @@ variables (and ``THREADKEEP_SERVE_NO_AUTH`` for ``--insecure-no-auth``). On SQLi
 they share the file (its write lock orders them); on PostgreSQL, events reach every
 process's clients through LISTEN/NOTIFY.
 
+Speed: uvicorn runs on uvloop and parses HTTP with httptools (dependencies of the
+package; uvicorn picks them when present), and the objects made while starting are
+frozen out of the garbage collector's full collections (:func:`freeze_startup_objects`).
+
 Logging is ``server/logs.py``'s (``log_format``, ``log_level``), in this process and in
 every worker: uvicorn's access line names the route template, never the raw path or
 its query string (a search query is the user's own words).
@@ -25,6 +29,7 @@ its query string (a search query is the user's own words).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -87,7 +92,23 @@ def _stopped(signum: int, frame: FrameType | None) -> None:
 def app_from_environment() -> FastAPI:
     """The app of a worker process (``--workers`` > 1): settings from the environment."""
     no_auth = os.environ.get(NO_AUTH_VARIABLE) == "1"
-    return create_app(Settings.load(), loopback=True if no_auth else None)
+    made = create_app(Settings.load(), loopback=True if no_auth else None)
+    freeze_startup_objects()
+    return made
+
+
+def freeze_startup_objects() -> None:
+    """Take everything alive once the app is built — modules, the app with its routes
+    and schemas, the engine — out of the garbage collector's sight (``gc.freeze``).
+
+    They live as long as the process, yet each full collection scans them all again:
+    measured under the HTTP load benchmark at 60-100 ms per full collection, about
+    twice a second, with every request in flight waiting (that was the p99). Frozen, a
+    full collection walks only what the requests made: a few milliseconds. Garbage is
+    collected first, so nothing dead is kept.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @app.command(rich_help_panel="Server")
@@ -174,6 +195,7 @@ def serve(
             target: str | FastAPI = f"{__name__}:app_from_environment"
         else:
             target = create_app(settings, loopback=loopback)
+            freeze_startup_objects()
     say(f"threadkeep is serving {url_of(bind, listen)}  (API: {url_of(bind, listen)}/api/v1)")
     sys.stdout.flush()
     # Uvicorn shuts down gracefully on these, then raises the signal again for the

@@ -4,7 +4,8 @@
 transaction: :meth:`Database.write` for a write, :meth:`Database.read` for a
 consistent read, and :meth:`Database.write_grouped` for appends, which on SQLite with
 ``group_commit`` share one transaction and one sync with the appends queued beside
-them (``group_commit.py``).
+them (``group_commit.py``); :meth:`Database.write_grouped_async` is the same for a
+coroutine, which there waits for the commit without taking a thread of its own.
 
 SQLite specifics, and why:
 
@@ -28,6 +29,7 @@ database, a server that does not answer).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -55,6 +57,7 @@ from threadkeep.settings import Settings
 __all__ = ["Connection", "Database", "GroupCommitStats", "normalize_url", "open_database"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +224,29 @@ class Database:
         with self.write() as conn:
             return work(conn)
 
+    async def write_grouped_async(
+        self, work: Callable[[Connection], T], then: Callable[[T], R]
+    ) -> R:
+        """``then(work(conn))`` for a coroutine: :meth:`write_grouped` plus the step
+        after the commit, which runs even if the awaiting task is cancelled meanwhile
+        (an append that was written still publishes its events).
+
+        With group commit the append joins the SQLite writer's queue and the event loop
+        awaits its commit (no worker thread: ``group_commit.py``); otherwise both steps
+        run in a worker thread.
+        """
+        if self._group is not None:
+            return await self._group.run_async(work, then)
+        return await asyncio.to_thread(lambda: then(self.write_grouped(work)))
+
+    @property
+    def reads_are_local(self) -> bool:
+        """Whether a read is a few microseconds against a local file that never waits
+        for the writer (SQLite in WAL mode with the WAL-reset fix): cheaper to run on an
+        event loop than to send to a worker thread. PostgreSQL's reads travel a socket,
+        and SQLite's safe mode reads through the writer."""
+        return self.sqlite_path is not None and not self.safe_mode
+
     def group_commit_stats(self) -> GroupCommitStats | None:
         """Transactions vs appends written by group commit so far; ``None`` when off."""
         return None if self._group is None else self._group.stats()
@@ -331,6 +357,8 @@ class Database:
 
     def dispose(self) -> None:
         """Close every connection (the held writer too); the next use reconnects."""
+        if self._group is not None:
+            self._group.close()
         with self._held_lock:
             if self._held is not None:
                 self._held.close()

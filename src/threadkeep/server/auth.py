@@ -13,7 +13,12 @@ The rules, in order:
    once: the check reads the database), and a server bound to any other address needs
    keys always (``serve`` refuses to start there without one unless told, loudly).
 
-So one request costs one indexed read: the key's row, or "does any key exist". A 401
+So one request costs one indexed read: the key's row, or "does any key exist". Where
+reads are local (SQLite: ``Database.reads_are_local``), the read of a request without
+a key — the loopback user's every request — runs on the event loop: a few
+microseconds, less than the thread hop it would otherwise take. A request with a key
+(a hash to check, a ``last_used_at`` to write now and then) and every read on
+PostgreSQL go to a worker thread. A 401
 is ``{"code": "unauthorized", "message"}`` with ``WWW-Authenticate: Bearer``
 (``errors.py``); it never says whether a key id exists.
 
@@ -24,6 +29,7 @@ To keep the local user's conversations once keys are in use, give that user a ke
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from threadkeep.server.errors import ApiError
 from threadkeep.server.state import ServerState
@@ -33,12 +39,16 @@ __all__ = ["LOCAL_OWNER", "current_owner"]
 LOCAL_OWNER = "local"
 
 
-def current_owner(request: Request) -> str:
+async def current_owner(request: Request) -> str:
     """The owner of this request, or 401 (resolved once per request, then remembered)."""
     known = getattr(request.state, "threadkeep_owner", None)
     if isinstance(known, str):
         return known
-    owner = _resolve(request)
+    state: ServerState = request.app.state.threadkeep
+    if "authorization" not in request.headers and state.store.database.reads_are_local:
+        owner = _resolve(request)
+    else:
+        owner = await run_in_threadpool(_resolve, request)
     request.state.threadkeep_owner = owner
     return owner
 

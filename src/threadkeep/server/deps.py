@@ -2,9 +2,14 @@
 
 ``OwnerStore`` is what a route asks for: ``state.store.as_owner(owner)`` for the owner
 ``auth.current_owner`` resolved, so every lookup is scoped by owner in the store
-(another user's object is "not found" by construction, ARCHITECTURE.md). The owner is
+(another user's object is "not found" by construction, ARCHITECTURE.md);
+``AsyncOwnerStore`` is the same store's async twin, for an ``async`` route (the
+append: its write waits for the commit without a thread, ``aio.py``). The owner is
 resolved once per request (``auth.py`` keeps it on ``request.state``), whichever of
-``Owner`` and ``OwnerStore`` a route asks for.
+``Owner``, ``OwnerStore`` and ``AsyncOwnerStore`` a route asks for.
+
+Every dependency here is ``async``: FastAPI runs a sync dependency in its thread pool,
+a hop per request; these take one only when the owner's lookup needs it (``auth.py``).
 """
 
 from __future__ import annotations
@@ -13,15 +18,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from threadkeep.aio import AsyncConversationStore
 from threadkeep.server.auth import current_owner
 from threadkeep.server.state import ServerState
 from threadkeep.store import ConversationStore
 
-__all__ = ["Owner", "OwnerStore", "State", "server_state"]
+__all__ = ["AsyncOwnerStore", "Owner", "OwnerStore", "State", "server_state"]
 
 
 async def server_state(request: Request) -> ServerState:
-    # ``async``: no I/O here, and a sync dependency costs a thread-pool hop per request.
     state: ServerState = request.app.state.threadkeep
     return state
 
@@ -30,12 +35,19 @@ State = Annotated[ServerState, Depends(server_state)]
 Owner = Annotated[str, Depends(current_owner)]
 
 
-def owner_store(request: Request) -> ConversationStore:
-    """The caller's store. Authentication (which reads the database) and scoping in one
-    dependency, so a request makes one thread-pool hop for them, not three."""
+async def owner_store(request: Request) -> ConversationStore:
+    """The caller's store, its calls counted and timed (``metrics.py``)."""
     state: ServerState = request.app.state.threadkeep
-    owner = current_owner(request)
+    owner = await current_owner(request)
     return state.metrics.instrument(state.store.as_owner(owner))
 
 
+async def async_owner_store(request: Request) -> AsyncConversationStore:
+    """The caller's store as its async twin, its calls counted and timed."""
+    state: ServerState = request.app.state.threadkeep
+    owner = await current_owner(request)
+    return state.metrics.instrument_async(AsyncConversationStore(state.store.as_owner(owner)))
+
+
 OwnerStore = Annotated[ConversationStore, Depends(owner_store)]
+AsyncOwnerStore = Annotated[AsyncConversationStore, Depends(async_owner_store)]

@@ -29,6 +29,7 @@ in the Prometheus text format, or OpenMetrics when the scraper asks for it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +44,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from threadkeep.aio import AsyncConversationStore
 from threadkeep.errors import ThreadkeepError
 from threadkeep.models import CleanupReport
 from threadkeep.server.logs import RequestInfo, current_request
@@ -186,13 +188,13 @@ class _RequestObserver:
 
 
 class InstrumentedStore:
-    """A :class:`ConversationStore` seen through a proxy that times and counts each
-    public method call (see the module docstring). Everything else — properties,
+    """A :class:`ConversationStore` (or its async twin) seen through a proxy that times
+    and counts each public method call (see the module docstring). Everything else — properties,
     ``as_owner``, ``close``, private names — passes straight through."""
 
     __slots__ = ("_metrics", "_store")
 
-    def __init__(self, store: ConversationStore, metrics: Metrics) -> None:
+    def __init__(self, store: ConversationStore | AsyncConversationStore, metrics: Metrics) -> None:
         self._store = store
         self._metrics = metrics
 
@@ -362,23 +364,43 @@ class Metrics:
     def observe_operation(self, operation: str, outcome: str, seconds: float) -> None:
         self._operations.observe((operation, outcome), seconds)
 
+    def instrument_async(self, store: AsyncConversationStore) -> AsyncConversationStore:
+        """The async ``store``, with each public method call counted and timed."""
+        return cast(AsyncConversationStore, InstrumentedStore(store, self))
+
     def timed(self, operation: str, method: _Timed) -> _Timed:
-        """``method`` that reports each call as ``operation``."""
+        """``method`` that reports each call as ``operation`` (a coroutine method's
+        report covers the awaited call). A call ended by something that is not an
+        ``Exception`` (a cancelled request, an interrupt) is not reported."""
+        if inspect.iscoroutinefunction(method):
+
+            async def awaited(*args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    result = await method(*args, **kwargs)
+                except Exception as error:
+                    self._observe_failure(operation, error, started)
+                    raise
+                self.observe_operation(operation, "ok", time.perf_counter() - started)
+                return result
+
+            return awaited
 
         def call(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
                 result = method(*args, **kwargs)
-            except ThreadkeepError as error:
-                self.observe_operation(operation, error.code, time.perf_counter() - started)
-                raise
-            except Exception:
-                self.observe_operation(operation, "internal", time.perf_counter() - started)
+            except Exception as error:
+                self._observe_failure(operation, error, started)
                 raise
             self.observe_operation(operation, "ok", time.perf_counter() - started)
             return result
 
         return call
+
+    def _observe_failure(self, operation: str, error: Exception, started: float) -> None:
+        outcome = error.code if isinstance(error, ThreadkeepError) else "internal"
+        self.observe_operation(operation, outcome, time.perf_counter() - started)
 
     # ------------------------------------------------------------------- cleanup
 

@@ -1,15 +1,23 @@
-"""Messages: append (idempotent, conditional), update, read pages, pop, clear, stats."""
+"""Messages: append (idempotent, conditional), update, read pages, pop, clear, stats.
+
+An append is made in two steps: checking the input and building the rows gives a
+:class:`PendingAppend` (the transaction's work, and the step after the commit that
+makes the answer and publishes the events); writing it is ``write()`` for the sync
+store and ``await write_async()`` for the async one (``aio.py``), which on SQLite waits
+for the group commit without a worker thread. One implementation of every rule, two
+ways to wait.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from threadkeep.db import conversations as conversation_rows
 from threadkeep.db import messages as message_rows
-from threadkeep.db.engine import Connection
+from threadkeep.db.engine import Connection, Database
 from threadkeep.errors import Conflict, InvalidInput, NotFound
 from threadkeep.ids import check_message_id, check_uuid, new_id
 from threadkeep.inputs import (
@@ -37,7 +45,30 @@ from threadkeep.store._base import (
 )
 from threadkeep.store.retention import cap_messages
 
-__all__ = ["MessagesMixin"]
+__all__ = ["MessagesMixin", "PendingAppend"]
+
+# What a keyed append's transaction found and wrote: the stored messages of keys already
+# used, the new rows by key, every new row, and how many old messages the cap pruned.
+_KeyedWrite = tuple[dict[str, Message], dict[str, dict[str, Any]], list[dict[str, Any]], int]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PendingAppend:
+    """A checked append not yet written: ``work`` runs inside the write transaction,
+    ``finish`` turns its result into the stored messages after the commit (and
+    publishes their events)."""
+
+    database: Database
+    work: Callable[[Connection], Any]
+    finish: Callable[[Any], list[Message]]
+
+    def write(self) -> list[Message]:
+        """Write it (this thread waits for the commit); the stored messages."""
+        return self.finish(self.database.write_grouped(self.work))
+
+    async def write_async(self) -> list[Message]:
+        """Write it from a coroutine (see ``Database.write_grouped_async``)."""
+        return await self.database.write_grouped_async(self.work, self.finish)
 
 
 class MessagesMixin(StoreBase):
@@ -64,13 +95,42 @@ class MessagesMixin(StoreBase):
         writes nothing. ``expected_last_seq``: raise ``Conflict`` unless the
         conversation's last seq is this (someone else appended first).
         """
+        return self._message_append(
+            conversation_id,
+            role,
+            content,
+            kind,
+            metadata,
+            tokens,
+            run_id,
+            status,
+            id,
+            idempotency_key,
+            expected_last_seq,
+        ).write()[0]
+
+    def _message_append(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        kind: str,
+        metadata: Any,
+        tokens: int | None,
+        run_id: str | None,
+        status: str,
+        id: str | None,
+        idempotency_key: str | None,
+        expected_last_seq: int | None,
+    ) -> PendingAppend:
+        """:meth:`append_message` checked and built, not yet written."""
         cid = check_uuid(conversation_id, what="conversation id")
         check_nonnegative(expected_last_seq, "expected_last_seq")
         at = _now()
         row = self._message_row(
             cid, at, role, content, kind, metadata, tokens, run_id, status, id, idempotency_key
         )
-        return self._append_rows(cid, [row], at, expected_last_seq)[0]
+        return self._pending_append(cid, [row], at, expected_last_seq)
 
     def append_messages(
         self,
@@ -88,6 +148,15 @@ class MessagesMixin(StoreBase):
         deleted in the same transaction (then a ``conversation.updated`` event says how
         many); a batch larger than the cap keeps only its newest messages.
         """
+        return self._messages_append(conversation_id, drafts, expected_last_seq).write()
+
+    def _messages_append(
+        self,
+        conversation_id: str,
+        drafts: Sequence[MessageDraft],
+        expected_last_seq: int | None,
+    ) -> PendingAppend:
+        """:meth:`append_messages` checked and built, not yet written."""
         cid = check_uuid(conversation_id, what="conversation id")
         check_nonnegative(expected_last_seq, "expected_last_seq")
         if isinstance(drafts, MessageDraft) or not isinstance(drafts, Sequence):
@@ -114,15 +183,15 @@ class MessagesMixin(StoreBase):
                     draft.idempotency_key,
                 )
             )
-        return self._append_rows(cid, rows, at, expected_last_seq)
+        return self._pending_append(cid, rows, at, expected_last_seq)
 
-    def _append_rows(
+    def _pending_append(
         self,
         cid: str,
         rows: list[dict[str, Any]],
         at: dt.datetime,
         expected_last_seq: int | None,
-    ) -> list[Message]:
+    ) -> PendingAppend:
         """The append transaction for checked rows (one or many), then its events.
 
         The transaction goes through ``Database.write_grouped``: on SQLite with group
@@ -132,27 +201,28 @@ class MessagesMixin(StoreBase):
         is kept free of the batch bookkeeping.
         """
         if any(row["idempotency_key"] is not None for row in rows):
-            return self._append_keyed(cid, rows, at, expected_last_seq)
-        pruned = self._db.write_grouped(
-            lambda conn: self._write_rows(conn, cid, rows, at, expected_last_seq)
-        )
-        self._publish_appended(cid, rows, at, pruned)
-        return [_message_from_values(row) for row in rows]
+            return self._keyed_append(cid, rows, at, expected_last_seq)
 
-    def _append_keyed(
+        def finish(pruned: int) -> list[Message]:
+            self._publish_appended(cid, rows, at, pruned)
+            return [_message_from_values(row) for row in rows]
+
+        return PendingAppend(
+            self._db, lambda conn: self._write_rows(conn, cid, rows, at, expected_last_seq), finish
+        )
+
+    def _keyed_append(
         self,
         cid: str,
         rows: list[dict[str, Any]],
         at: dt.datetime,
         expected_last_seq: int | None,
-    ) -> list[Message]:
+    ) -> PendingAppend:
         """Append rows some of which carry an idempotency key: stored keys are returned,
         not written again; a key repeated within ``rows`` is written once."""
         keys = [row["idempotency_key"] for row in rows if row["idempotency_key"] is not None]
 
-        def work(
-            conn: Connection,
-        ) -> tuple[dict[str, Message], dict[str, dict[str, Any]], list[dict[str, Any]], int]:
+        def work(conn: Connection) -> _KeyedWrite:
             # Lock the counter row first so a concurrent retry waits, then sees ours.
             if conversation_rows.get(conn, self._owner, cid, for_update=True) is None:
                 raise self._not_found(cid)
@@ -169,16 +239,18 @@ class MessagesMixin(StoreBase):
             pruned = self._write_rows(conn, cid, fresh, at, expected_last_seq) if fresh else 0
             return existing, fresh_keys, fresh, pruned
 
-        existing, fresh_keys, fresh, pruned = self._db.write_grouped(work)
-        results = [
-            existing[key]
-            if key is not None and key in existing
-            else _message_from_values(fresh_keys[key] if key is not None else row)
-            for row in rows
-            for key in (row["idempotency_key"],)
-        ]
-        self._publish_appended(cid, fresh, at, pruned)
-        return results
+        def finish(written: _KeyedWrite) -> list[Message]:
+            existing, fresh_keys, fresh, pruned = written
+            self._publish_appended(cid, fresh, at, pruned)
+            return [
+                existing[key]
+                if key is not None and key in existing
+                else _message_from_values(fresh_keys[key] if key is not None else row)
+                for row in rows
+                for key in (row["idempotency_key"],)
+            ]
+
+        return PendingAppend(self._db, work, finish)
 
     def _write_rows(
         self,

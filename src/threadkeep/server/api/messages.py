@@ -10,6 +10,10 @@ atomically. A retry with the same idempotency key (in the message, or the
 ``Idempotency-Key`` header for one message) returns the message stored the first
 time and writes nothing; ``expected_last_seq`` makes the append conditional (409 when
 someone else appended first). The store does all of it in one transaction.
+
+The append route is ``async`` and uses the async store: the body is checked and the
+rows built on the event loop, and the write waits for its (group) commit without a
+worker thread (``aio.py``), so the hottest request takes no thread-pool hop at all.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from threadkeep import models
 from threadkeep.errors import InvalidInput
-from threadkeep.server.deps import OwnerStore
+from threadkeep.server.deps import AsyncOwnerStore, OwnerStore
 from threadkeep.server.schemas import (
     AppendMessage,
     AppendRequest,
@@ -39,12 +43,12 @@ router = APIRouter(tags=["messages"])
 
 
 def _created(answer: Message | MessageList) -> Response:
-    """A 201 serialised here, in the route's own worker thread.
+    """A 201 serialised here.
 
-    A route that returns a model has FastAPI validate it against ``response_model`` in
-    another thread-pool hop; an append is the hottest request there is, so it hands
-    FastAPI the finished bytes instead (the declared ``response_model`` still documents
-    them, and the Schemathesis test checks they match it).
+    A route that returns a model has FastAPI validate it against ``response_model``
+    once more; an append is the hottest request there is, so it hands FastAPI the
+    finished bytes instead (the declared ``response_model`` still documents them, and
+    the Schemathesis test checks they match it).
     """
     json = answer.model_dump_json()
     return Response(json, status.HTTP_201_CREATED, media_type="application/json")
@@ -127,10 +131,10 @@ def _resume(
     responses=error_responses(401, 404, 409, 413, 422, 503),
     summary="Append one message, or several atomically",
 )
-def append_messages(
+async def append_messages(
     conversation_id: ConversationId,
     body: AppendRequest,
-    store: OwnerStore,
+    store: AsyncOwnerStore,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -155,7 +159,7 @@ def append_messages(
                     "send one of them"
                 )
             fields["idempotency_key"] = idempotency_key
-        message = store.append_message(
+        message = await store.append_message(
             conversation_id, **fields, expected_last_seq=body.expected_last_seq
         )
         return _created(Message.model_validate(message))
@@ -165,7 +169,7 @@ def append_messages(
             "of a batch its own idempotency_key"
         )
     drafts = [models.MessageDraft(**message.model_dump()) for message in body.messages]
-    written = store.append_messages(
+    written = await store.append_messages(
         conversation_id, drafts, expected_last_seq=body.expected_last_seq
     )
     return _created(MessageList.model_validate(models.Page(items=written)))
