@@ -10,6 +10,9 @@ What is measured, side by side in one run:
   message of ~200 characters at a time,
   each waiting for its answer before the next: 1 client on 1 conversation (the
   single-client durable rate), 64 clients on 64 conversations, 64 clients on one.
+* **The HTTP floor** (``bench/http_floor.py``): the same requests against an empty
+  FastAPI route with no database, on the same uvicorn: the practical limit of this
+  stack on this machine, as the raw-SQLite baseline is for the store.
 * **The store called directly** from the same numbers of threads, in this process, on
   a fresh file (no HTTP): what the server's own work adds.
 * **Group commit off** (``THREADKEEP_GROUP_COMMIT=false``) at FULL for the 64-client
@@ -73,6 +76,8 @@ T = TypeVar("T")
 
 API = "/api/v1"
 CLIENTS = 64
+#: The ``via`` (and ``synchronous``) of the HTTP floor's rows (``bench/http_floor.py``).
+FLOOR = "floor"
 WARMUP_APPENDS = 3
 TIMES = "\u00d7"  # the multiplication sign (ruff flags it written literally)
 TARGET_SPEEDUP = 3.0
@@ -168,6 +173,23 @@ def _free_port() -> int:
         return port
 
 
+def _floor_command(port: int) -> list[str]:
+    """``bench/http_floor.py`` under uvicorn, with ``threadkeep serve``'s loop and parser."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.http_floor:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
 def _serve_command(port: int, database: Path) -> list[str]:
     return [
         sys.executable,
@@ -184,9 +206,18 @@ def _serve_command(port: int, database: Path) -> list[str]:
 
 
 class Server:
-    """One ``threadkeep serve`` process on a free loopback port, stopped with SIGTERM."""
+    """One ``threadkeep serve`` process on a free loopback port, stopped with SIGTERM
+    (or, with ``floor``, ``bench/http_floor.py``'s app: no database)."""
 
-    def __init__(self, database: Path, synchronous: str, group_commit: bool, log: Path) -> None:
+    def __init__(
+        self,
+        database: Path,
+        synchronous: str,
+        group_commit: bool,
+        log: Path,
+        *,
+        floor: bool = False,
+    ) -> None:
         self.port = _free_port()
         env = dict(
             os.environ,
@@ -196,7 +227,7 @@ class Server:
         )
         with log.open("ab") as output:
             self.process = subprocess.Popen(
-                _serve_command(self.port, database),
+                _floor_command(self.port) if floor else _serve_command(self.port, database),
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -242,9 +273,9 @@ class Server:
 
 @contextmanager
 def running_server(
-    database: Path, synchronous: str, group_commit: bool, log: Path
+    database: Path, synchronous: str, group_commit: bool, log: Path, *, floor: bool = False
 ) -> Iterator[Server]:
-    server = Server(database, synchronous, group_commit, log)
+    server = Server(database, synchronous, group_commit, log, floor=floor)
     try:
         yield server
     finally:
@@ -451,6 +482,40 @@ def run_appends(
     return rows
 
 
+def run_floor(sizes: Sizes, client_kind: str, workdir: Path) -> list[AppendRow]:
+    """The same HTTP cases against ``bench/http_floor.py`` (no database): the limit."""
+    rows: list[AppendRow] = []
+    with running_server(workdir, FLOOR, False, workdir / "floor.log", floor=True) as server:
+        for case in (SINGLE, FANOUT):
+            row = AppendRow(FLOOR, FLOOR, False, case)
+            _progress(f"HTTP floor: {case.label}")
+            try:
+                per_client = sizes.single if case.clients == 1 else sizes.per_client
+                _http_case(server, client_kind, case, per_client, row)
+            except Exception as error:
+                row.error = f"{type(error).__name__}: {error}"
+            rows.append(row)
+    return rows
+
+
+def sync_latency_ms(directory: Path, samples: int = 200) -> float:
+    """Median time of ``fsync`` after a 4 KiB write, in ``directory``: what one durable
+    commit waits for the disk, the part of a lone append that concurrent ones share."""
+    path = directory / "fsync-probe"
+    times: list[float] = []
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for number in range(samples):
+            os.pwrite(descriptor, b"x" * 4096, (number % 16) * 4096)
+            begun = time.perf_counter()
+            os.fsync(descriptor)
+            times.append((time.perf_counter() - begun) * 1000)
+    finally:
+        os.close(descriptor)
+        path.unlink()
+    return percentile(times, 0.5)
+
+
 # ---------------------------------------------------------------------------- list/search
 
 
@@ -550,6 +615,13 @@ def _single_rate(rows: Sequence[AppendRow], row: AppendRow) -> float | None:
     return None
 
 
+_VIA_LABELS = {
+    "HTTP": "HTTP (`threadkeep serve`)",
+    "store": "store, direct",
+    FLOOR: "HTTP floor: empty FastAPI route, no database",
+}
+
+
 def append_table(rows: Sequence[AppendRow]) -> list[str]:
     header = [
         "via",
@@ -566,9 +638,9 @@ def append_table(rows: Sequence[AppendRow]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [
-            "HTTP (`threadkeep serve`)" if row.via == "HTTP" else "store, direct",
-            row.synchronous,
-            "on" if row.group_commit else "off",
+            _VIA_LABELS[row.via],
+            "—" if row.via == FLOOR else row.synchronous,
+            "—" if row.via == FLOOR else "on" if row.group_commit else "off",
             f"{row.case.clients} → {1 if row.case.shared else row.case.clients}",
         ]
         if row.error is not None:
@@ -616,7 +688,7 @@ def read_table(rows: Sequence[ReadRow], conversations: int, build_seconds: float
     return lines
 
 
-def _targets(rows: Sequence[AppendRow], reads: Sequence[ReadRow]) -> list[str]:
+def _targets(rows: Sequence[AppendRow], reads: Sequence[ReadRow], sync_ms: float) -> list[str]:
     lines = ["", "Targets (issue 4):"]
     for row in rows:
         if (row.synchronous, row.group_commit, row.case.clients) != ("FULL", True, CLIENTS):
@@ -638,6 +710,16 @@ def _targets(rows: Sequence[AppendRow], reads: Sequence[ReadRow]) -> list[str]:
             f"- list and search: worst p99 {_ms(worst)} ms "
             f"(≤ {TARGET_P99_MS:.0f} ms{_mark(worst <= TARGET_P99_MS)})"
         )
+    floor = [r for r in rows if r.via == FLOOR and r.case == FANOUT and r.error is None]
+    single = _single_rate(rows, floor[0]) if floor else None
+    if floor and single:
+        lines.append(
+            f"- for scale, the HTTP floor (an empty FastAPI route, no database) reaches "
+            f"{floor[0].rate / single:.2f}{TIMES} its single-client rate with {CLIENTS} clients "
+            "on this machine: a durable append's single-client rate is raised above its "
+            "CPU-bound concurrent rate only by what concurrency overlaps — chiefly the "
+            f"disk's sync, {sync_ms:.2f} ms here"
+        )
     return lines
 
 
@@ -651,6 +733,7 @@ def render(
     seconds: float,
     load: tuple[str, str],
     build_seconds: float,
+    sync_ms: float,
 ) -> str:
     generator = [r.generator_cpu_us for r in rows if r.generator_cpu_us is not None]
     lines = [
@@ -659,7 +742,8 @@ def render(
         machine_line,
         "",
         f"Run {started:%Y-%m-%d %H:%M} UTC, {seconds:.0f} s; load average (1/5/15 min) "
-        f"{load[0]} at start, {load[1]} at end.",
+        f"{load[0]} at start, {load[1]} at end. Disk sync (fsync after a 4 KiB write, where "
+        f"the databases are): median {sync_ms:.2f} ms.",
         "",
         f"Appends of ~200 characters, one message per request: 1 client {TIMES} {sizes.single:,}, "
         f"{CLIENTS} clients {TIMES} {sizes.per_client:,} (each after {WARMUP_APPENDS} untimed "
@@ -670,7 +754,7 @@ def render(
     ]
     if reads:
         lines += read_table(reads, sizes.conversations, build_seconds)
-    lines += _targets(rows, reads)
+    lines += _targets(rows, reads, sync_ms)
     lines += [
         "",
         "Notes:",
@@ -748,6 +832,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     build_seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="threadkeep-http-load-", dir=args.tmpdir) as tmp:
         workdir = Path(tmp)
+        sync_ms = sync_latency_ms(workdir)
+        rows += run_floor(sizes, args.client, workdir)
         for level in levels:
             rows += run_appends(level, True, sizes, args.client, workdir)
             if level == "FULL":
@@ -766,6 +852,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         time.perf_counter() - clock,
         (load_start, load_average()),
         build_seconds,
+        sync_ms,
     )
     print(markdown)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -774,6 +861,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generated_at": started.isoformat(),
         "machine": machine.to_json(),
         "client": args.client,
+        "sync_ms": sync_ms,
         "sizes": {
             "single": sizes.single,
             "per_client": sizes.per_client,
