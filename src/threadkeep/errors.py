@@ -11,7 +11,12 @@ missing conversation is ``NotFound``, a database that cannot be reached is
      ├── InvalidInput            code="invalid_input"  bad id, role, kind, status, value
      ├── Conflict                code="conflict"       wrote first, provider change, id taken
      ├── TooLarge                code="too_large"      message over the size limit
-     └── StoreUnavailable        code="store_unavailable"  database locked, corrupt, unreachable
+     ├── StoreUnavailable        code="store_unavailable"  database locked, corrupt, unreachable
+     └── ProviderError           code="provider_error"  provider unreachable, refused, unreadable
+          └── ProviderSessionInvalid  code="provider_session_invalid"  session id not accepted
+
+``ProviderError`` is an upstream failure, not the caller's and not the store's: the
+reply could not be produced, while everything stored is intact.
 
 Messages are written for a person: they say what was wrong and what to do about it.
 Another owner's object raises exactly the same ``NotFound`` as a random id, so an error
@@ -24,6 +29,8 @@ __all__ = [
     "Conflict",
     "InvalidInput",
     "NotFound",
+    "ProviderError",
+    "ProviderSessionInvalid",
     "StoreUnavailable",
     "ThreadkeepError",
     "TooLarge",
@@ -68,3 +75,19 @@ class StoreUnavailable(ThreadkeepError):
     """The database cannot be used: missing, locked, corrupt, or a migration failed."""
 
     code = "store_unavailable"
+
+
+class ProviderError(ThreadkeepError):
+    """The model provider failed: unreachable, refused, or answered what cannot be read."""
+
+    code = "provider_error"
+
+
+class ProviderSessionInvalid(ProviderError):
+    """The provider does not accept the session id it was given (expired or unknown).
+
+    Raised before the provider streams anything, so the runtime can retry once without
+    the session id, with the prior context injected instead (SPEC S4.2).
+    """
+
+    code = "provider_session_invalid"

@@ -120,7 +120,8 @@ def root(
     as `import`).
 
     Exit codes: 0 ok, 1 other failure, 2 invalid input (also a usage error: one line,
-    like every error), 3 not found, 4 conflict, 5 too large, 6 store unavailable.
+    like every error), 3 not found, 4 conflict, 5 too large, 6 store unavailable,
+    7 provider error (the model provider failed).
     """
 
 

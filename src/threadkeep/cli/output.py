@@ -24,6 +24,7 @@ code  error               meaning
 4     Conflict            the state changed underneath; retry
 5     TooLarge            over a size limit
 6     StoreUnavailable    the database cannot be used
+7     ProviderError       the model provider failed (network, refusal)
 ====  ==================  ==========================================
 
 An error is one line on stderr, ``error (<code>): <message>``, and nothing on stdout.
@@ -55,6 +56,7 @@ from threadkeep.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    ProviderError,
     StoreUnavailable,
     ThreadkeepError,
     TooLarge,
@@ -102,6 +104,7 @@ EXIT_CODES: dict[type[ThreadkeepError], int] = {
     Conflict: 4,
     TooLarge: 5,
     StoreUnavailable: 6,
+    ProviderError: 7,
 }
 
 # The command line's two consoles: nothing they print can drive the terminal.

@@ -1,11 +1,12 @@
 """Every error the API returns is JSON ``{"code", "message"}``, mapped here, once.
 
-Store errors keep their stable ``code`` (``errors.py``) and get their HTTP status from
-:data:`STATUS`; FastAPI's request validation becomes ``422 invalid_input`` naming the
-field; Starlette's own errors (404 route, 405 method) keep their status with a code; an
-unexpected exception is logged (with its traceback, never the request body) and becomes
-``500 internal`` with no detail. Bad input is a 4xx by construction: everything the
-store rejects is a ``ThreadkeepError``.
+Store and provider errors keep their stable ``code`` (``errors.py``) and get their HTTP
+status from :data:`STATUS` (a provider's failure is ``502``, an upstream one); FastAPI's
+request validation becomes ``422 invalid_input`` naming the field; Starlette's own
+errors (404 route, 405 method) keep their status with a code; an unexpected exception
+is logged (with its traceback, never the request body) and becomes ``500 internal``
+with no detail. Bad input is a 4xx by construction: everything the store rejects is a
+``ThreadkeepError``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from threadkeep.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    ProviderError,
     StoreUnavailable,
     ThreadkeepError,
     TooLarge,
@@ -30,13 +32,15 @@ __all__ = ["STATUS", "ApiError", "error_response", "install"]
 
 log = logging.getLogger(__name__)
 
-#: HTTP status of each store error.
+#: HTTP status of each threadkeep error (a subclass takes its base's).
 STATUS: dict[type[ThreadkeepError], int] = {
     NotFound: 404,
     InvalidInput: 422,
     Conflict: 409,
     TooLarge: 413,
     StoreUnavailable: 503,
+    # The model provider, upstream of us, failed: a bad gateway, not our bug (500).
+    ProviderError: 502,
 }
 
 _HTTP_CODES = {
@@ -83,7 +87,7 @@ async def _threadkeep_error(_request: Request, error: Exception) -> JSONResponse
     assert isinstance(error, ThreadkeepError)  # noqa: S101 - registered for this type
     status = _status_of(error)
     if status >= 500:
-        log.error("store unavailable: %s", error)
+        log.error("%s: %s", error.code, error)
     return error_response(status, error.code, str(error))
 
 

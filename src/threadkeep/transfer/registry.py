@@ -14,13 +14,12 @@ Every function takes an optional plugin ``manager`` (default: the process's one,
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pluggy
 
 from threadkeep.errors import InvalidInput
-from threadkeep.plugins import plugin_manager
+from threadkeep.plugins import registered
 from threadkeep.transfer.formats import Format
 
 __all__ = [
@@ -33,31 +32,10 @@ __all__ = [
     "import_format",
 ]
 
-_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,47}")
-
 
 def formats(manager: pluggy.PluginManager | None = None) -> dict[str, Format]:
     """Every registered format by name, in registration order (built-ins first)."""
-    found: dict[str, Format] = {}
-
-    def register(format: Format) -> None:
-        if not isinstance(format, Format):
-            raise InvalidInput(
-                f"a plugin registered {format!r:.80}, which is not a threadkeep Format"
-            )
-        if not _NAME.fullmatch(format.name):
-            raise InvalidInput(
-                f"format name {format.name!r:.60} must be 1-48 lower-case letters, digits "
-                "or '-' (starting with a letter or digit)"
-            )
-        if format.name in found:
-            raise InvalidInput(
-                f"two plugins register a format named {format.name!r}; uninstall one of them"
-            )
-        found[format.name] = format
-
-    (manager or plugin_manager()).hook.register_formats(register=register)
-    return found
+    return registered("register_formats", Format, "format", manager)
 
 
 def format_names(manager: pluggy.PluginManager | None = None) -> list[str]:

@@ -1,0 +1,38 @@
+"""The built-in providers, registered through ``register_providers`` like a plugin's.
+
+``echo`` first: offline and deterministic, the default, so everything works without a
+network (SPEC S4.3). The network and CLI providers join this list as they are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from threadkeep.hookspecs import hookimpl
+from threadkeep.runtime.providers.base import Provider, ProviderSpec
+from threadkeep.runtime.providers.echo import EchoProvider
+from threadkeep.settings import Settings
+
+__all__ = ["register_providers"]
+
+
+def _echo(settings: Settings) -> Provider:
+    # Echo has nothing to configure; it takes the settings as every provider does.
+    return EchoProvider()
+
+
+def _providers() -> list[ProviderSpec]:
+    return [
+        ProviderSpec(
+            name="echo",
+            description="Offline and deterministic: echoes the message (the default)",
+            create=_echo,
+        ),
+    ]
+
+
+# tryfirst: the built-ins are registered (and listed) before any plugin's providers.
+@hookimpl(tryfirst=True)
+def register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    for spec in _providers():
+        register(spec)
