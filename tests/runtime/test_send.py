@@ -1,0 +1,426 @@
+"""``Runtime.send``: one chat turn stored and streamed (runtime/send.py), on both engines.
+
+Guards against: a reply that is not stored until it is over (a crash loses it), a
+reply stored per token, a provider switch that writes half a turn before it is
+refused, a stale provider session that fails the turn instead of falling back to the
+prior context (or that is retried more than once), tool calls lost or out of order, a
+run left ``running`` by a failure or a cancelled send, two sends to one conversation
+interleaving (or sends to different conversations waiting for each other), and a
+store failure mid-chat that swallows the reply.
+
+The provider in most tests is :class:`Scripted`: a real provider (the same protocol,
+registered through the same hook) that streams the events a test scripts and records
+the requests it got; ``echo`` runs end to end as shipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from threadkeep import AsyncConversationStore, ConversationStore, Settings, open_store
+from threadkeep.errors import Conflict, ProviderError, ProviderSessionInvalid
+from threadkeep.hookspecs import hookimpl
+from threadkeep.plugins import build_plugin_manager
+from threadkeep.runtime.providers.base import (
+    ProviderEvent,
+    ProviderRequest,
+    ProviderSpec,
+    SessionStarted,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+from threadkeep.runtime.run_queue import RunQueue
+from threadkeep.runtime.send import (
+    FLUSH_CHARS,
+    Notice,
+    ReplyDelta,
+    RunFinished,
+    RunStarted,
+    Runtime,
+    SendEvent,
+    Stored,
+)
+
+# One scripted turn: events to stream (an exception raises at that point), or a
+# function of the request giving them.
+Script = list[ProviderEvent | BaseException]
+
+
+class Scripted:
+    """A provider that plays scripted turns in order and records every request."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.turns: list[Script | Callable[[ProviderRequest], Script]] = []
+        self.requests: list[ProviderRequest] = []
+        self.gate: asyncio.Event | None = None  # when set, each stream waits for it
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        self.requests.append(request)
+        turn = self.turns.pop(0)
+        script = turn(request) if callable(turn) else turn
+        if self.gate is not None:
+            await self.gate.wait()
+        for item in script:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            await asyncio.sleep(0)
+
+    async def title(self, text: str) -> str | None:
+        return None
+
+
+@pytest.fixture
+def scripted() -> Scripted:
+    return Scripted()
+
+
+@pytest.fixture
+def astore(store: ConversationStore) -> AsyncConversationStore:
+    return AsyncConversationStore(store)
+
+
+def with_scripted(store: AsyncConversationStore, scripted: Scripted) -> Runtime:
+    """A runtime whose plugins add ``scripted`` beside the built-in providers."""
+    manager = build_plugin_manager(entry_points=False)
+
+    class Plugin:
+        @hookimpl
+        def register_providers(self, register: Callable[[ProviderSpec], None]) -> None:
+            register(ProviderSpec("scripted", "scripted turns", lambda settings: scripted))
+
+    manager.register(Plugin())
+    return Runtime(store, RunQueue(), manager=manager)
+
+
+@pytest.fixture
+def runtime(astore: AsyncConversationStore, scripted: Scripted) -> Runtime:
+    return with_scripted(astore, scripted)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Let the other tasks run until ``condition`` holds (a bound for hangs only)."""
+    for _ in range(100_000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"never happened: {what}")
+
+
+def turn(runtime: Runtime, conversation_id: str, text: str, **options: Any) -> list[SendEvent]:
+    """Run one send to its end; every event it yielded."""
+
+    async def collect() -> list[SendEvent]:
+        return [event async for event in runtime.send(conversation_id, text, **options)]
+
+    return asyncio.run(collect())
+
+
+def finished(events: list[SendEvent]) -> RunFinished:
+    last = events[-1]
+    assert isinstance(last, RunFinished), events
+    return last
+
+
+def test_echo_turns_are_stored_streamed_and_see_the_earlier_ones(
+    runtime: Runtime, store: ConversationStore
+) -> None:
+    """The default provider end to end: the user message and the reply are stored, the
+    run completes with usage, and the next turn is given the earlier messages."""
+    conv = store.create_conversation()
+    events = turn(runtime, conv.id, "hello there")
+    started = events[0]
+    assert isinstance(started, RunStarted) and started.run is not None
+    assert started.user_message is not None and started.user_message.content == "hello there"
+    text = "".join(e.text for e in events if isinstance(e, ReplyDelta))
+    assert text == "Echo: hello there\n\n(I was given no earlier messages.)"
+    assert len([e for e in events if isinstance(e, ReplyDelta)]) > 1, "not streamed"
+    done = finished(events)
+    assert done.error is None and done.reply == text
+    assert done.run is not None and done.run.status == "completed" and done.run.usage
+
+    stored = store.get_messages(conv.id)
+    assert [(m.seq, m.role, m.status, m.content) for m in stored] == [
+        (1, "user", "complete", "hello there"),
+        (2, "assistant", "complete", text),
+    ]
+    assert {m.run_id for m in stored} == {started.run.id}
+    assert store.get_conversation(conv.id).provider == "echo"
+
+    again = finished(turn(runtime, conv.id, "and again"))
+    assert again.reply.endswith("(I was given 2 earlier messages.)")
+
+
+def test_the_reply_is_stored_as_soon_as_it_starts(
+    runtime: Runtime, store: ConversationStore, scripted: Scripted, astore: AsyncConversationStore
+) -> None:
+    """Durable streaming (S4.7): after the first piece the reply is in the store,
+    ``streaming``; a long reply is written back in batches, not per piece."""
+    conv = store.create_conversation()
+    pieces = ["x" * 100] * (3 * FLUSH_CHARS // 100)
+    scripted.turns.append([TextDelta(p) for p in pieces])
+    seen: list[tuple[str, int]] = []
+
+    async def watch() -> list[SendEvent]:
+        events = []
+        async for event in runtime.send(conv.id, "go", provider="scripted"):
+            events.append(event)
+            if isinstance(event, ReplyDelta):
+                latest = (await astore.get_messages(conv.id))[-1]
+                seen.append((latest.status, len(latest.content)))
+        return events
+
+    events = asyncio.run(watch())
+    assert seen[0] == ("streaming", 100), "the reply was not stored at its first piece"
+    writes = {length for status, length in seen}
+    assert 1 < len(writes) < len(pieces) // 2, "written per piece, or only at the end"
+    reply = store.get_messages(conv.id)[-1]
+    assert (reply.status, reply.content) == ("complete", "".join(pieces))
+    assert finished(events).run is not None
+
+
+def test_another_provider_is_refused_before_anything_is_stored(
+    runtime: Runtime, store: ConversationStore
+) -> None:
+    """One provider per conversation (S4.4): the refusal is a Conflict and the turn
+    leaves no user message and no run behind."""
+    conv = store.create_conversation()
+    turn(runtime, conv.id, "with echo")
+    before = (store.get_messages(conv.id), store.list_runs(conv.id))
+    with pytest.raises(Conflict, match="echo"):
+        turn(runtime, conv.id, "now with another", provider="scripted")
+    assert (store.get_messages(conv.id), store.list_runs(conv.id)) == before
+
+
+def test_the_provider_session_is_kept_and_passed_back(
+    runtime: Runtime, store: ConversationStore, scripted: Scripted
+) -> None:
+    """Session resume (S4.2): the session id a provider reports is stored on the
+    conversation; the next turn sends it with the new message only."""
+    conv = store.create_conversation()
+    scripted.turns += [
+        [TextDelta("one"), SessionStarted("s-1"), Usage(3, 1)],
+        [TextDelta("two"), SessionStarted("s-2")],
+    ]
+    first = finished(turn(runtime, conv.id, "first", provider="scripted"))
+    assert first.run is not None and first.run.provider_session_id == "s-1"
+    assert first.run.usage == {"input_tokens": 3, "output_tokens": 1}
+    assert store.get_conversation(conv.id).provider_session_id == "s-1"
+    finished(turn(runtime, conv.id, "second"))
+    resumed = scripted.requests[1]
+    assert resumed.session_id == "s-1"
+    assert resumed.messages == ({"role": "user", "content": "second"},)
+    assert resumed.prior_messages == 2
+    assert store.get_conversation(conv.id).provider_session_id == "s-2"
+    assert store.list_runs(conv.id)[-1].resumed_session_id == "s-1"
+
+
+def _refuse_sessions(then: Script) -> Callable[[ProviderRequest], Script]:
+    def play(request: ProviderRequest) -> Script:
+        if request.session_id is not None:
+            return [
+                ProviderSessionInvalid(
+                    f"No conversation found with session ID: {request.session_id}"
+                )
+            ]
+        return then
+
+    return play
+
+
+def test_a_refused_session_is_retried_once_with_the_prior_context(
+    runtime: Runtime, store: ConversationStore, scripted: Scripted
+) -> None:
+    """S4.2: the provider refuses the stored session; the turn is retried once without
+    it, the earlier messages given as context; the run says so and the new session id
+    replaces the old."""
+    conv = store.create_conversation()
+    scripted.turns.append([TextDelta("hi"), SessionStarted("gone")])
+    turn(runtime, conv.id, "first", provider="scripted")
+    refuse = _refuse_sessions([TextDelta("fresh start"), SessionStarted("new")])
+    scripted.turns += [refuse, refuse]
+    done = finished(turn(runtime, conv.id, "second"))
+    assert done.error is None and done.reply == "fresh start"
+    assert done.run is not None and done.run.retried_without_resume
+    retry = scripted.requests[-1]
+    assert retry.session_id is None
+    assert retry.messages == (
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": "second"},
+    )
+    assert store.get_conversation(conv.id).provider_session_id == "new"
+
+
+def test_a_second_refusal_is_a_failed_run_shown_as_such(
+    runtime: Runtime, store: ConversationStore, scripted: Scripted
+) -> None:
+    """Exactly one retry: a provider that refuses again fails the run with its error."""
+    conv = store.create_conversation()
+    scripted.turns.append([TextDelta("hi"), SessionStarted("gone")])
+    turn(runtime, conv.id, "first", provider="scripted")
+    scripted.turns += [
+        [ProviderSessionInvalid("unknown session")],
+        [ProviderSessionInvalid("still unknown")],
+    ]
+    done = finished(turn(runtime, conv.id, "second"))
+    assert done.error is not None and "still unknown" in done.error
+    assert done.run is not None and done.run.status == "failed"
+    assert len(scripted.requests) == 3
+
+
+def test_tool_calls_and_results_are_messages_of_their_own_in_order(
+    runtime: Runtime, store: ConversationStore, scripted: Scripted
+) -> None:
+    conv = store.create_conversation()
+    scripted.turns.append(
+        [
+            TextDelta("Let me "),
+            TextDelta("look."),
+            ToolCall("call-1", "search", {"q": "otters"}),
+            ToolResult("call-1", "3 results"),
+            TextDelta("Found three."),
+        ]
+    )
+    events = turn(runtime, conv.id, "find otters", provider="scripted")
+    stored = store.get_messages(conv.id)
+    assert [(m.role, m.kind, m.status) for m in stored] == [
+        ("user", "text", "complete"),
+        ("assistant", "text", "complete"),
+        ("assistant", "tool_call", "complete"),
+        ("tool", "tool_result", "complete"),
+        ("assistant", "text", "complete"),
+    ]
+    assert [stored[1].content, stored[3].content] == ["Let me look.", "3 results"]
+    assert stored[2].metadata == {"call_id": "call-1", "name": "search"}
+    assert [e.message for e in events if isinstance(e, Stored)] == stored[1:]
+    assert finished(events).reply == "Let me look.Found three."
+
+
+def test_a_provider_failure_mid_reply_keeps_the_partial_reply_incomplete(
+    runtime: Runtime, store: ConversationStore, scripted: Scripted
+) -> None:
+    conv = store.create_conversation()
+    scripted.turns.append([TextDelta("half a "), ProviderError("the connection dropped")])
+    done = finished(turn(runtime, conv.id, "tell me", provider="scripted"))
+    assert done.error == "the connection dropped" and done.reply == "half a "
+    assert done.run is not None and done.run.status == "failed"
+    reply = store.get_messages(conv.id)[-1]
+    assert (reply.status, reply.content) == ("incomplete", "half a ")
+
+
+def test_a_cancelled_send_finishes_its_run_cancelled(
+    runtime: Runtime, store: ConversationStore, scripted: Scripted
+) -> None:
+    """A client that goes away mid-reply: the run is not left running, the partial reply
+    is incomplete."""
+    conv = store.create_conversation()
+    scripted.turns.append([TextDelta("start "), *[TextDelta("more ") for _ in range(50)]])
+
+    async def abandon() -> None:
+        async def consume() -> None:
+            async for event in runtime.send(conv.id, "go", provider="scripted"):
+                if isinstance(event, ReplyDelta):
+                    await asyncio.sleep(3600)  # stuck until cancelled
+
+        task = asyncio.create_task(consume())
+        await until(
+            lambda: any(m.role == "assistant" for m in store.get_messages(conv.id)), "a reply"
+        )
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(abandon())
+    run = store.list_runs(conv.id)[-1]
+    assert run.status == "cancelled"
+    assert store.get_messages(conv.id)[-1].status == "incomplete"
+
+
+def test_sends_to_one_conversation_take_turns_in_order_others_run_alongside(
+    runtime: Runtime, store: ConversationStore, scripted: Scripted
+) -> None:
+    """S4.5 in one process: the second send to a conversation starts only after the
+    first finished, in arrival order; a send to another conversation does not wait."""
+    busy, other = store.create_conversation(), store.create_conversation()
+    gate = asyncio.Event
+
+    def reply(request: ProviderRequest) -> Script:
+        return [TextDelta(f"re: {request.messages[-1]['content']}")]
+
+    scripted.turns += [reply, reply, reply]
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        scripted.gate = gate()
+        order: list[str] = []
+
+        async def send(cid: str, text: str) -> None:
+            async for event in runtime.send(cid, text, provider="scripted"):
+                if isinstance(event, RunStarted):
+                    order.append(f"start {text}")
+                if isinstance(event, RunFinished):
+                    order.append(f"end {text}")
+
+        first = asyncio.create_task(send(busy.id, "one"))
+        await until(lambda: len(scripted.requests) == 1, "the first send at its provider")
+        second = asyncio.create_task(send(busy.id, "two"))
+        await until(lambda: runtime.queue.waiting(busy.id) == 2, "the second send queued")
+        third = asyncio.create_task(send(other.id, "three"))
+        # The other conversation reaches its provider while the first still holds its turn.
+        await until(lambda: len(scripted.requests) == 2, "the other conversation's send")
+        before_release = list(order)
+        assert scripted.gate is not None
+        scripted.gate.set()
+        await asyncio.gather(first, second, third)
+        return before_release, order
+
+    before_release, order = asyncio.run(scenario())
+    assert "start two" not in before_release, "the second send did not wait its turn"
+    assert "start three" in before_release, "another conversation waited"
+    assert order.index("end one") < order.index("start two")
+    assert [m.content for m in store.get_messages(busy.id)] == ["one", "re: one", "two", "re: two"]
+
+
+def test_a_store_failure_mid_chat_still_delivers_the_reply_with_a_warning(
+    tmp_path: Path, scripted: Scripted
+) -> None:
+    """Degradation (S4.8), with a real failure: the messages table disappears mid-reply
+    (renamed by another connection). The reply still streams to the end, a Notice says
+    it is not saved, and what was stored before is intact once the table is back."""
+    path = tmp_path / "threadkeep.db"
+    with open_store(path, settings=Settings.load()) as sync_store:
+        conv = sync_store.create_conversation()
+        sync_store.append_message(conv.id, "user", "kept from before")
+        runtime = with_scripted(AsyncConversationStore(sync_store), scripted)
+        scripted.turns.append([TextDelta("first part, "), TextDelta("second part")])
+
+        def cut() -> None:
+            with sqlite3.connect(path) as raw:
+                raw.execute("ALTER TABLE messages RENAME TO messages_gone")
+
+        async def chat() -> list[SendEvent]:
+            events = []
+            async for event in runtime.send(conv.id, "hello", provider="scripted"):
+                events.append(event)
+                if isinstance(event, ReplyDelta) and event.text == "first part, ":
+                    cut()
+            return events
+
+        events = asyncio.run(chat())
+        with sqlite3.connect(path) as raw:
+            raw.execute("ALTER TABLE messages_gone RENAME TO messages")
+        notices = [e.text for e in events if isinstance(e, Notice)]
+        assert notices and "not stored" in notices[0]
+        assert finished(events).reply == "first part, second part"
+        stored = sync_store.get_messages(conv.id)
+        assert [m.content for m in stored][:2] == ["kept from before", "hello"]
