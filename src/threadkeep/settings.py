@@ -5,6 +5,9 @@ or ``THREADKEEP_HOME`` when set; it holds the default database (``threadkeep.db`
 the settings file (``threadkeep.toml``). Command-line flags (S7.4) are passed as keyword
 arguments and win over everything: ``Settings(database_url=...)``.
 
+A secret (``openai_api_key``, see ``SECRET_SETTINGS``) is a ``SecretStr``: it prints as
+``**********`` and only the code that sends it calls ``get_secret_value()``.
+
 An invalid value fails at start with ``InvalidInput`` naming the setting, the source it
 came from (environment variable or TOML key) and what is accepted — never later, deep in
 a request.
@@ -17,9 +20,10 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from threadkeep.errors import InvalidInput
@@ -28,6 +32,10 @@ __all__ = ["Settings", "data_dir"]
 
 SETTINGS_FILE = "threadkeep.toml"
 DEFAULT_DB_FILE = "threadkeep.db"
+
+#: Settings that hold a secret: ``SecretStr`` values (``**********`` in a repr and in
+#: ``config show``), never echoed in an error either.
+SECRET_SETTINGS = frozenset({"openai_api_key"})
 
 
 def data_dir() -> Path:
@@ -267,6 +275,22 @@ class Settings(BaseSettings):
         "its commit.",
     )
 
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="The `openai` provider's endpoint: any OpenAI-compatible chat-completions "
+        "API (OpenAI, Ollama http://localhost:11434/v1, vLLM, llama.cpp server).",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key for openai_base_url, sent as a bearer token and never shown. "
+        "Unset: OPENAI_API_KEY, for api.openai.com only; other endpoints get no key.",
+    )
+    openai_model: str | None = Field(
+        default=None,
+        description="Model the `openai` provider uses when a send names none (gpt-4o-mini, "
+        "llama3.2, ...). Unset: every send must name one.",
+    )
+
     @field_validator("redact_patterns")
     @classmethod
     def _patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
@@ -278,6 +302,20 @@ class Settings(BaseSettings):
             except re.error as exc:
                 raise ValueError(f"pattern for {kind!r} is not a valid regex: {exc}") from None
         return value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://api.openai.com/v1")
+        return value
+
+    # An emptied variable (THREADKEEP_OPENAI_API_KEY=) means unset, not an empty key.
+    @field_validator("openai_api_key", "openai_model", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("sqlite_synchronous", "log_level", mode="before")
     @classmethod
@@ -304,9 +342,9 @@ class Settings(BaseSettings):
             problems = []
             for err in exc.errors():
                 name = ".".join(str(p) for p in err["loc"]) or "settings"
+                got = "(hidden)" if name in SECRET_SETTINGS else f"{err.get('input')!r:.60}"
                 problems.append(
-                    f"setting {name!r} ({_source_of(name, overrides)}): {err['msg']}"
-                    f" (got {err.get('input')!r:.60})"
+                    f"setting {name!r} ({_source_of(name, overrides)}): {err['msg']} (got {got})"
                 )
             raise InvalidInput("invalid settings: " + "; ".join(problems)) from None
 

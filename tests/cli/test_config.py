@@ -128,6 +128,21 @@ def test_set_writes_the_file(settings_file: Path) -> None:
     }
 
 
+def test_a_secret_is_written_to_the_file_but_never_shown(settings_file: Path) -> None:
+    """Guards the API key: `config set` stores it (0600) for the next command, and no
+    output — the confirmation, `config show` — prints it."""
+    key = "sk-test-not-a-real-key-0123456789"
+    result = invoke("config", "set", "openai_api_key", key)
+    assert result.exit_code == 0, result.output
+    assert key not in result.output and "**********" in result.stdout
+    assert tomllib.loads(settings_file.read_text(encoding="utf-8")) == {"openai_api_key": key}
+    assert stat.S_IMODE(settings_file.stat().st_mode) == 0o600
+    assert key not in invoke("config", "show").output
+    assert shown()["openai_api_key"]["source"] == "threadkeep.toml"
+    loaded = Settings.load().openai_api_key
+    assert loaded is not None and loaded.get_secret_value() == key
+
+
 def test_set_keeps_comments_and_other_lines(settings_file: Path) -> None:
     """Guards the one-line edit: comments and other settings survive; the setting's own
     line is replaced in place, not duplicated."""

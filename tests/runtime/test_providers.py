@@ -187,7 +187,7 @@ def test_a_plugin_adds_a_provider() -> None:
     made from its spec."""
     manager = build_plugin_manager(entry_points=False)
     manager.register(ShoutPlugin())
-    assert provider_names(manager) == ["echo", "shout"]
+    assert provider_names(manager) == ["echo", "openai", "shout"]
     provider = provider_spec("shout", manager).create(Settings())
     assert text_of(stream(provider, ask("quiet please"))) == "QUIET PLEASE"
     assert "shout" not in provider_names(build_plugin_manager(entry_points=False))
@@ -212,7 +212,7 @@ def test_two_providers_with_one_name_are_an_error() -> None:
 def test_an_unknown_provider_lists_the_known_ones() -> None:
     manager = build_plugin_manager(entry_points=False)
     manager.register(ShoutPlugin())
-    with pytest.raises(InvalidInput, match=r"unknown provider 'nope'; known: echo, shout$"):
+    with pytest.raises(InvalidInput, match=r"unknown provider 'nope'; known: echo, openai, shout$"):
         provider_spec("nope", manager)
 
 

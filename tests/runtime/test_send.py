@@ -16,7 +16,6 @@ the requests it got; ``echo`` runs end to end as shipped.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from threadkeep import AsyncConversationStore, ConversationStore, Settings, open_store
+from threadkeep.db.sqlite_driver import sqlite_module
 from threadkeep.errors import Conflict, ProviderError, ProviderSessionInvalid
 from threadkeep.hookspecs import hookimpl
 from threadkeep.plugins import build_plugin_manager
@@ -404,21 +404,25 @@ def test_a_store_failure_mid_chat_still_delivers_the_reply_with_a_warning(
         runtime = with_scripted(AsyncConversationStore(sync_store), scripted)
         scripted.turns.append([TextDelta("first part, "), TextDelta("second part")])
 
-        def cut() -> None:
-            with sqlite3.connect(path) as raw:
-                raw.execute("ALTER TABLE messages RENAME TO messages_gone")
+        def rename(old: str, new: str) -> None:
+            # The store's own SQLite library: two SQLite copies in one process do not
+            # see each other's file locks (closing one's handle drops the other's).
+            raw = sqlite_module().module.connect(str(path), isolation_level=None)
+            try:
+                raw.execute(f"ALTER TABLE {old} RENAME TO {new}")
+            finally:
+                raw.close()
 
         async def chat() -> list[SendEvent]:
             events = []
             async for event in runtime.send(conv.id, "hello", provider="scripted"):
                 events.append(event)
                 if isinstance(event, ReplyDelta) and event.text == "first part, ":
-                    cut()
+                    rename("messages", "messages_gone")
             return events
 
         events = asyncio.run(chat())
-        with sqlite3.connect(path) as raw:
-            raw.execute("ALTER TABLE messages_gone RENAME TO messages")
+        rename("messages_gone", "messages")
         notices = [e.text for e in events if isinstance(e, Notice)]
         assert notices and "not stored" in notices[0]
         assert finished(events).reply == "first part, second part"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from rich.text import Text
 
 from threadkeep.cli._context import DbOption, cli_settings
@@ -36,7 +36,7 @@ from threadkeep.cli.output import (
     show_table,
 )
 from threadkeep.errors import InvalidInput
-from threadkeep.settings import SETTINGS_FILE, Settings, data_dir
+from threadkeep.settings import SECRET_SETTINGS, SETTINGS_FILE, Settings, data_dir
 
 __all__ = ["app", "setting_sources", "write_setting"]
 
@@ -178,7 +178,9 @@ def set_command(
     with errors_to_exit_codes():
         checked = _validated(name, value)
         path = write_setting(name, checked)
-        say(f"set {name} = {_toml_value(checked)} in {path}")
+        # A secret goes into the file (mode 0600), never onto the terminal.
+        shown = "**********" if name in SECRET_SETTINGS else _toml_value(checked)
+        say(f"set {name} = {shown} in {path}")
         _warn_if_overridden(name)
 
 
@@ -237,6 +239,8 @@ def _toml_string(text: str) -> str:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return _toml_string(value.get_secret_value())
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -1,7 +1,10 @@
 """The built-in providers, registered through ``register_providers`` like a plugin's.
 
 ``echo`` first: offline and deterministic, the default, so everything works without a
-network (SPEC S4.3). The network and CLI providers join this list as they are written.
+network (SPEC S4.3). Then ``openai``: any OpenAI-compatible chat-completions endpoint,
+configured by the ``openai_*`` settings. The other network and CLI providers join this
+list as they are written. ``create`` only reads the settings: no provider connects or
+imports its SDK before it is asked for a reply.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Callable
 from threadkeep.hookspecs import hookimpl
 from threadkeep.runtime.providers.base import Provider, ProviderSpec
 from threadkeep.runtime.providers.echo import EchoProvider
+from threadkeep.runtime.providers.openai import OpenAIProvider
 from threadkeep.settings import Settings
 
 __all__ = ["register_providers"]
@@ -27,6 +31,12 @@ def _providers() -> list[ProviderSpec]:
             name="echo",
             description="Offline and deterministic: echoes the message (the default)",
             create=_echo,
+        ),
+        ProviderSpec(
+            name="openai",
+            description="Any OpenAI-compatible chat-completions endpoint, streamed (OpenAI, "
+            "Ollama, vLLM, llama.cpp server)",
+            create=OpenAIProvider.from_settings,
         ),
     ]
 
