@@ -199,6 +199,10 @@ class AsyncConversationStore:
             mode=mode,
         )
 
+    async def set_title_if_untitled(self, id: str, title: str) -> Conversation | None:
+        """Give the conversation ``title`` only while it has none (a generated title)."""
+        return await asyncio.to_thread(self._store.set_title_if_untitled, id, title)
+
     async def archive_conversation(self, id: str) -> Conversation:
         """Move the conversation to the archive (a soft delete, undone by unarchive)."""
         return await asyncio.to_thread(self._store.archive_conversation, id)

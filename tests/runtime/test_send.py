@@ -16,28 +16,24 @@ the requests it got; ``echo`` runs end to end as shipped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.runtime.scripted import Script, Scripted, with_scripted
 from threadkeep import AsyncConversationStore, ConversationStore, Settings, open_store
 from threadkeep.db.sqlite_driver import sqlite_module
 from threadkeep.errors import Conflict, ProviderError, ProviderSessionInvalid
-from threadkeep.hookspecs import hookimpl
-from threadkeep.plugins import build_plugin_manager
 from threadkeep.runtime.providers.base import (
-    ProviderEvent,
     ProviderRequest,
-    ProviderSpec,
     SessionStarted,
     TextDelta,
     ToolCall,
     ToolResult,
     Usage,
 )
-from threadkeep.runtime.run_queue import RunQueue
 from threadkeep.runtime.send import (
     FLUSH_CHARS,
     Notice,
@@ -49,36 +45,6 @@ from threadkeep.runtime.send import (
     Stored,
 )
 
-# One scripted turn: events to stream (an exception raises at that point), or a
-# function of the request giving them.
-Script = list[ProviderEvent | BaseException]
-
-
-class Scripted:
-    """A provider that plays scripted turns in order and records every request."""
-
-    name = "scripted"
-
-    def __init__(self) -> None:
-        self.turns: list[Script | Callable[[ProviderRequest], Script]] = []
-        self.requests: list[ProviderRequest] = []
-        self.gate: asyncio.Event | None = None  # when set, each stream waits for it
-
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
-        self.requests.append(request)
-        turn = self.turns.pop(0)
-        script = turn(request) if callable(turn) else turn
-        if self.gate is not None:
-            await self.gate.wait()
-        for item in script:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            await asyncio.sleep(0)
-
-    async def title(self, text: str) -> str | None:
-        return None
-
 
 @pytest.fixture
 def scripted() -> Scripted:
@@ -88,19 +54,6 @@ def scripted() -> Scripted:
 @pytest.fixture
 def astore(store: ConversationStore) -> AsyncConversationStore:
     return AsyncConversationStore(store)
-
-
-def with_scripted(store: AsyncConversationStore, scripted: Scripted) -> Runtime:
-    """A runtime whose plugins add ``scripted`` beside the built-in providers."""
-    manager = build_plugin_manager(entry_points=False)
-
-    class Plugin:
-        @hookimpl
-        def register_providers(self, register: Callable[[ProviderSpec], None]) -> None:
-            register(ProviderSpec("scripted", "scripted turns", lambda settings: scripted))
-
-    manager.register(Plugin())
-    return Runtime(store, RunQueue(), manager=manager)
 
 
 @pytest.fixture

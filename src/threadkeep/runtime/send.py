@@ -24,7 +24,9 @@ streams them over SSE), the CLI and tests. One turn, in order:
    id and with the prior context; the run records ``retried_without_resume``. A second
    refusal, or any other ``ProviderError``, fails the run (``failed``, the error kept),
    shown as such.
-6. **Finish**: ``finish_run`` with the usage and the provider's new session id (which
+6. **Title** (S4.6): after a conversation's first reply, a title is made in the
+   background (``titles.py``): the turn does not wait for it.
+7. **Finish**: ``finish_run`` with the usage and the provider's new session id (which
    replaces the old on the conversation). A send whose task is cancelled finishes its
    run ``cancelled``. Messages still ``streaming`` in a run that did not complete become
    ``incomplete`` (the store does it), and a process killed mid-reply leaves its run to
@@ -64,6 +66,7 @@ from threadkeep.runtime.providers.base import (
 )
 from threadkeep.runtime.providers.registry import provider_spec
 from threadkeep.runtime.run_queue import RunQueue
+from threadkeep.runtime.titles import give_title
 from threadkeep.settings import Settings
 
 __all__ = [
@@ -154,6 +157,7 @@ class Runtime:
         self.settings = settings if settings is not None else store.settings
         self.manager = manager
         self.budget = budget if budget is not None else ContextBudget()
+        self._background: set[asyncio.Task[Any]] = set()
 
     def provider(self, name: str) -> Provider:
         """A provider by name (``InvalidInput`` naming the known ones if unknown)."""
@@ -179,6 +183,17 @@ class Runtime:
             turn = _Turn(self, conversation_id, text, provider, model)
             async for event in turn.run():
                 yield event
+
+    def in_background(self, work: Awaitable[Any]) -> None:
+        """Run ``work`` (a title) without making the turn wait; :meth:`settle` awaits it."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settle(self) -> None:
+        """Wait for the work the turns left running (titles being made)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
 
 class _Turn:
@@ -252,6 +267,15 @@ class _Turn:
             await asyncio.shield(self._finish("cancelled", None, retried))
             raise
         finished = await self._finish(status, error, retried)
+        untitled_first_turn = (
+            conversation is not None
+            and conversation.message_count == 0
+            and conversation.title is None
+        )
+        if status == "completed" and untitled_first_turn and self.saving and self.reply:
+            self.runtime.in_background(
+                give_title(self.store, provider, self.conversation_id, self.text)
+            )
         for warning in self._new_warnings():
             yield warning
         yield RunFinished(finished, "".join(self.reply), error)

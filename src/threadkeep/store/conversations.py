@@ -225,6 +225,34 @@ class ConversationsMixin(StoreBase):
         )
         return updated
 
+    def set_title_if_untitled(self, id: str, title: str) -> Conversation | None:
+        """Give the conversation ``title`` only while it has none (a generated title,
+        SPEC S4.6): a title someone set — even a moment before — is never overwritten.
+
+        Return the updated conversation, or ``None`` when it already had a title (then
+        nothing changes).
+        """
+        conversation_id = check_uuid(id, what="conversation id")
+        value = self._on_write(check_title, title)
+        if value is None:
+            raise InvalidInput("a generated title cannot be empty")
+        with self._db.write() as conn:
+            current = conversation_rows.get(conn, self._owner, conversation_id, for_update=True)
+            if current is None:
+                raise self._not_found(conversation_id)
+            if current.title is not None:
+                return None
+            at = _now()
+            rename = {"old_title": None, "new_title": value}
+            write_audit(self, conn, "rename", conversation_id, rename)
+            conversation_rows.update(
+                conn, self._owner, conversation_id, {"title": value, "updated_at": at}
+            )
+        self._publish(
+            [self._event("conversation.updated", conversation_id, fields=["title", "updated_at"])]
+        )
+        return dataclasses.replace(current, title=value, updated_at=at)
+
     def archive_conversation(self, id: str) -> Conversation:
         """Move the conversation to the archive (a soft delete, undone by unarchive).
 
