@@ -38,6 +38,7 @@ CALLS: dict[str, Call] = {
     "update_conversation": lambda s, t: s.update_conversation(
         t.conversation_id, title="pwned", context_merge={"x": 1}, pinned=True
     ),
+    "set_title_if_untitled": lambda s, t: s.set_title_if_untitled(t.conversation_id, "Mine"),
     "archive_conversation": lambda s, t: s.archive_conversation(t.conversation_id),
     "unarchive_conversation": lambda s, t: s.unarchive_conversation(t.conversation_id),
     "delete_conversation": lambda s, t: s.delete_conversation(t.conversation_id),
