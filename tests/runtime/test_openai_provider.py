@@ -31,11 +31,11 @@ from tests.runtime.fake_openai import (
     fake_openai_fixture,  # noqa: F401 (registers the fake_openai fixture here)
     stream_events,
 )
+from tests.runtime.streams import ask, events_before_failure, events_of, text_of
 from threadkeep import Settings
 from threadkeep.cli.main import app
 from threadkeep.errors import InvalidInput, ProviderError, ProviderSessionInvalid
 from threadkeep.runtime.providers.base import (
-    Provider,
     ProviderEvent,
     ProviderRequest,
     SessionStarted,
@@ -60,36 +60,6 @@ def provider_for(server: FakeOpenAI, **options: Any) -> OpenAIProvider:
     return OpenAIProvider(base_url=server.url, **options)
 
 
-def ask(text: str = "Hello?", **fields: Any) -> ProviderRequest:
-    return ProviderRequest(messages=({"role": "user", "content": text},), **fields)
-
-
-async def _collect(provider: Provider, request: ProviderRequest, into: list[Any]) -> None:
-    async for event in provider.stream(request):
-        into.append(event)
-
-
-def run(provider: Provider, request: ProviderRequest) -> list[ProviderEvent]:
-    """Every event of a run that succeeds."""
-    events: list[ProviderEvent] = []
-    asyncio.run(_collect(provider, request, events))
-    return events
-
-
-def run_failing(
-    provider: Provider, request: ProviderRequest, error: type[Exception] = ProviderError
-) -> tuple[list[ProviderEvent], Exception]:
-    """The events yielded before a run failed with ``error``, and the error."""
-    events: list[ProviderEvent] = []
-    with pytest.raises(error) as raised:
-        asyncio.run(_collect(provider, request, events))
-    return events, raised.value
-
-
-def text_of(events: list[ProviderEvent]) -> str:
-    return "".join(event.text for event in events if isinstance(event, TextDelta))
-
-
 # --------------------------------------------------------------------------- replies
 
 
@@ -97,7 +67,7 @@ def test_streamed_text_joins_to_the_reply(fake_openai: FakeOpenAI) -> None:
     """Guards the stream: one TextDelta per content chunk, in order, then the usage the
     server reported; never a session (chat completions keep none)."""
     fake_openai.script(Reply(text=["Lis", "bon is ", "lovely", " in May."], usage=(21, 9)))
-    events = run(provider_for(fake_openai), ask("Where should I go?"))
+    events = events_of(provider_for(fake_openai), ask("Where should I go?"))
     assert events == [
         TextDelta("Lis"),
         TextDelta("bon is "),
@@ -120,7 +90,7 @@ def test_sends_the_system_prompt_then_the_messages_with_model_and_key(
         {"role": "user", "content": "second question"},
     )
     request = ProviderRequest(messages=messages, system="Earlier conversation: ...")
-    run(provider_for(fake_openai, model="llama3.2"), request)
+    events_of(provider_for(fake_openai, model="llama3.2"), request)
     [received] = fake_openai.requests
     assert received.path == "/v1/chat/completions"
     assert received.headers["authorization"] == f"Bearer {KEY}"
@@ -137,7 +107,7 @@ def test_the_request_model_wins_and_no_system_message_without_a_system(
     fake_openai: FakeOpenAI,
 ) -> None:
     fake_openai.script(Reply(text=["ok"]))
-    run(provider_for(fake_openai, model="default-model"), ask("hi", model="chosen-model"))
+    events_of(provider_for(fake_openai, model="default-model"), ask("hi", model="chosen-model"))
     [received] = fake_openai.requests
     assert received.body["model"] == "chosen-model"
     assert received.body["messages"] == [{"role": "user", "content": "hi"}]
@@ -146,7 +116,7 @@ def test_the_request_model_wins_and_no_system_message_without_a_system(
 def test_a_server_that_reports_no_usage_gives_no_usage_event(fake_openai: FakeOpenAI) -> None:
     """Guards servers that ignore ``stream_options``: the reply is whole, usage absent."""
     fake_openai.script(Reply(text=["no ", "counts"], usage=None))
-    events = run(provider_for(fake_openai), ask())
+    events = events_of(provider_for(fake_openai), ask())
     assert events == [TextDelta("no "), TextDelta("counts")]
 
 
@@ -164,7 +134,7 @@ def test_tool_calls_are_assembled_from_their_deltas(fake_openai: FakeOpenAI) -> 
             ],
         )
     )
-    events = run(provider_for(fake_openai), ask("Weather?"))
+    events = events_of(provider_for(fake_openai), ask("Weather?"))
     assert events == [
         TextDelta("Let me check."),
         ToolCall(call_id="call_w1", name="get_weather", arguments={"city": "Lisbon"}),
@@ -202,7 +172,7 @@ def test_an_http_error_names_the_status_and_url_never_the_key(
             retry_after_ms=1,
         )
     )
-    events, error = run_failing(provider_for(fake_openai), ask())
+    events, error = events_before_failure(provider_for(fake_openai), ask())
     assert events == []
     message = str(error)
     assert said in message and advice in message
@@ -216,7 +186,7 @@ def test_an_http_error_names_the_status_and_url_never_the_key(
 def test_a_server_error_is_retried_before_anything_streams(fake_openai: FakeOpenAI) -> None:
     """Guards the SDK's retries: a 500 then a reply gives the reply, streamed once."""
     fake_openai.script(Reply(status=500, retry_after_ms=1), Reply(text=["fine ", "now"]))
-    assert text_of(run(provider_for(fake_openai), ask())) == "fine now"
+    assert text_of(events_of(provider_for(fake_openai), ask())) == "fine now"
     assert len(fake_openai.requests) == 2
 
 
@@ -227,7 +197,7 @@ def test_a_refused_connection_names_the_url() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     provider = OpenAIProvider(base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=0)
-    events, error = run_failing(provider, ask())
+    events, error = events_before_failure(provider, ask())
     assert events == []
     assert f"cannot connect to http://127.0.0.1:{port}/v1/chat/completions" in str(error)
     assert "openai_base_url" in str(error)
@@ -237,7 +207,7 @@ def test_a_stream_cut_mid_reply_fails_after_the_text_so_far(fake_openai: FakeOpe
     """Guards against a reply quietly cut short: the connection dropped after two pieces
     gives those two pieces, then ProviderError saying the reply is incomplete."""
     fake_openai.script(Reply(text=["The answer ", "is ", "forty-two."], cut_after=2))
-    events, error = run_failing(provider_for(fake_openai), ask())
+    events, error = events_before_failure(provider_for(fake_openai), ask())
     assert events == [TextDelta("The answer "), TextDelta("is ")]
     assert "lost in the middle of the reply" in str(error)
     assert fake_openai.url in str(error)
@@ -249,7 +219,7 @@ def test_a_stream_that_ends_without_finishing_is_an_error(fake_openai: FakeOpenA
     chunks = list(stream_events(Reply(text=["half ", "a reply"]), include_usage=False))
     unfinished = [json.dumps(chunk) for chunk in chunks[:-1]]  # drop the finishing chunk
     fake_openai.script(Reply(raw_events=unfinished))
-    events, error = run_failing(provider_for(fake_openai), ask())
+    events, error = events_before_failure(provider_for(fake_openai), ask())
     assert text_of(events) == "half a reply"
     assert "ended before the reply was finished" in str(error)
 
@@ -270,7 +240,7 @@ def test_a_stream_that_ends_without_finishing_is_an_error(fake_openai: FakeOpenA
 def test_a_malformed_stream_is_an_error(fake_openai: FakeOpenAI, payload: str, said: str) -> None:
     good = json.dumps(next(iter(stream_events(Reply(), include_usage=False))))
     fake_openai.script(Reply(raw_events=[good, payload]))
-    events, error = run_failing(provider_for(fake_openai), ask())
+    events, error = events_before_failure(provider_for(fake_openai), ask())
     assert events == []
     assert said in str(error)
     assert fake_openai.url in str(error)
@@ -278,7 +248,7 @@ def test_a_malformed_stream_is_an_error(fake_openai: FakeOpenAI, payload: str, s
 
 def test_a_content_filter_stop_is_an_error_after_the_text(fake_openai: FakeOpenAI) -> None:
     fake_openai.script(Reply(text=["Partial"], finish_reason="content_filter"))
-    events, error = run_failing(provider_for(fake_openai), ask())
+    events, error = events_before_failure(provider_for(fake_openai), ask())
     assert text_of(events) == "Partial"
     assert "content filter" in str(error)
 
@@ -307,7 +277,7 @@ def test_a_session_id_is_refused_before_anything_is_sent(fake_openai: FakeOpenAI
     """Guards S4.2 for a stateless API: a session id cannot be resumed, so it is refused
     with ProviderSessionInvalid before any request, and the pipeline's retry (prior
     context injected) is what reaches the server."""
-    events, error = run_failing(
+    events, error = events_before_failure(
         provider_for(fake_openai), ask(session_id="sess-1"), ProviderSessionInvalid
     )
     assert events == []
@@ -316,7 +286,9 @@ def test_a_session_id_is_refused_before_anything_is_sent(fake_openai: FakeOpenAI
 
 
 def test_no_model_is_invalid_input_naming_the_setting(fake_openai: FakeOpenAI) -> None:
-    events, error = run_failing(provider_for(fake_openai, model=None), ask(), InvalidInput)
+    events, error = events_before_failure(
+        provider_for(fake_openai, model=None), ask(), InvalidInput
+    )
     assert events == []
     assert "openai_model" in str(error) and "THREADKEEP_OPENAI_MODEL" in str(error)
     assert fake_openai.requests == []
@@ -326,7 +298,7 @@ def test_openai_without_any_key_is_invalid_input() -> None:
     """Guards the default endpoint: no key configured and no OPENAI_API_KEY is said
     before any request, naming the setting (no network involved)."""
     provider = OpenAIProvider(model="gpt-4o-mini")
-    events, error = run_failing(provider, ask(), InvalidInput)
+    events, error = events_before_failure(provider, ask(), InvalidInput)
     assert events == []
     assert "openai_api_key" in str(error) and "OPENAI_API_KEY" in str(error)
 
@@ -339,7 +311,7 @@ def test_openai_api_key_is_never_sent_to_another_endpoint(
     Authorization header at all."""
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     fake_openai.script(Reply(text=["local"]))
-    assert text_of(run(provider_for(fake_openai, api_key=None), ask())) == "local"
+    assert text_of(events_of(provider_for(fake_openai, api_key=None), ask())) == "local"
     [received] = fake_openai.requests
     assert "authorization" not in received.headers
 
@@ -348,7 +320,7 @@ def test_a_missing_openai_package_names_the_install(
     fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "openai", None)  # what `import openai` sees uninstalled
-    events, error = run_failing(provider_for(fake_openai), ask())
+    events, error = events_before_failure(provider_for(fake_openai), ask())
     assert events == []
     assert INSTALL_HINT == "pip install 'threadkeep[openai]'"
     assert INSTALL_HINT in str(error)
@@ -366,7 +338,7 @@ def test_registered_and_made_from_settings(fake_openai: FakeOpenAI) -> None:
     assert isinstance(provider, OpenAIProvider)
     assert provider.name == "openai"
     fake_openai.script(Reply(text=["from ", "settings"]))
-    assert text_of(run(provider, ask())) == "from settings"
+    assert text_of(events_of(provider, ask())) == "from settings"
     [received] = fake_openai.requests
     assert received.body["model"] == "m-1"
     assert received.headers["authorization"] == f"Bearer {KEY}"

@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.runtime.streams import ask, events_before_failure, events_of, text_of
 from threadkeep import Settings
 from threadkeep.cli.output import exit_code
 from threadkeep.errors import InvalidInput, ProviderError, ProviderSessionInvalid
@@ -33,29 +34,6 @@ from threadkeep.runtime.providers.echo import EchoProvider
 from threadkeep.runtime.providers.registry import provider_names, provider_spec, providers
 from threadkeep.server import errors as server_errors
 
-
-async def _collect(provider: Provider, request: ProviderRequest, into: list[Any]) -> None:
-    async for event in provider.stream(request):
-        into.append(event)
-
-
-def stream(provider: Provider, request: ProviderRequest) -> list[ProviderEvent]:
-    """Every event of one run."""
-    events: list[ProviderEvent] = []
-    asyncio.run(_collect(provider, request, events))
-    return events
-
-
-def text_of(events: list[ProviderEvent]) -> str:
-    return "".join(event.text for event in events if isinstance(event, TextDelta))
-
-
-def ask(text: str, *, prior: int = 0, **fields: Any) -> ProviderRequest:
-    return ProviderRequest(
-        messages=({"role": "user", "content": text},), prior_messages=prior, **fields
-    )
-
-
 # -------------------------------------------------------------------------------- echo
 
 
@@ -63,8 +41,8 @@ def test_echo_streams_the_same_chunks_every_time() -> None:
     """Guards determinism: the same request gives the same events, the reply in
     several word-sized pieces that join to exactly the documented text."""
     request = ask("hello there, world", prior=12)
-    first = stream(EchoProvider(), request)
-    assert stream(EchoProvider(), request) == first
+    first = events_of(EchoProvider(), request)
+    assert events_of(EchoProvider(), request) == first
     deltas = [event.text for event in first if isinstance(event, TextDelta)]
     assert deltas[:3] == ["Echo: ", "hello ", "there, "]
     assert len(deltas) > 3
@@ -77,7 +55,7 @@ def test_echo_streams_the_same_chunks_every_time() -> None:
 )
 def test_echo_says_how_many_earlier_messages_it_was_given(prior: int, said: str) -> None:
     """Guards the visible resume: the reply reports ``prior_messages``."""
-    assert text_of(stream(EchoProvider(), ask("again", prior=prior))).endswith(
+    assert text_of(events_of(EchoProvider(), ask("again", prior=prior))).endswith(
         f"(I was given {said}.)"
     )
 
@@ -94,7 +72,7 @@ def test_echo_answers_the_last_user_message_after_the_context() -> None:
         system="Earlier conversation follows",
         prior_messages=2,
     )
-    events = stream(EchoProvider(), request)
+    events = events_of(EchoProvider(), request)
     reply = "Echo: second\n\n(I was given 2 earlier messages.)"
     assert text_of(events) == reply
     assert events[-1] == Usage(input_tokens=3 + 3 + 2 + 1, output_tokens=len(reply.split()))
@@ -104,13 +82,15 @@ def test_echo_answers_the_last_user_message_after_the_context() -> None:
 def test_echo_keeps_no_sessions() -> None:
     """Guards the offline resume path: echo reports no session of its own, and refuses
     any session id before streaming anything, so the pipeline's retry starts clean."""
-    assert not any(isinstance(e, SessionStarted) for e in stream(EchoProvider(), ask("hi")))
-    events: list[Any] = []
-    with pytest.raises(ProviderSessionInvalid, match="keeps no sessions") as raised:
-        asyncio.run(_collect(EchoProvider(), ask("hi", session_id="s-1"), events))
+    assert not any(isinstance(e, SessionStarted) for e in events_of(EchoProvider(), ask("hi")))
+    events, error = events_before_failure(
+        EchoProvider(), ask("hi", session_id="s-1"), ProviderSessionInvalid
+    )
+    assert "keeps no sessions" in str(error)
     assert events == []
-    assert raised.value.code == "provider_session_invalid"
-    assert isinstance(raised.value, ProviderError)
+    assert isinstance(error, ProviderSessionInvalid)
+    assert error.code == "provider_session_invalid"
+    assert isinstance(error, ProviderError)
 
 
 @pytest.mark.parametrize(
@@ -119,9 +99,10 @@ def test_echo_keeps_no_sessions() -> None:
     ids=["empty", "no-user"],
 )
 def test_echo_needs_a_user_message(messages: tuple[dict[str, str], ...]) -> None:
-    events: list[Any] = []
-    with pytest.raises(InvalidInput, match="no user message"):
-        asyncio.run(_collect(EchoProvider(), ProviderRequest(messages=messages), events))
+    events, error = events_before_failure(
+        EchoProvider(), ProviderRequest(messages=messages), InvalidInput
+    )
+    assert "no user message" in str(error)
     assert events == []
 
 
@@ -189,7 +170,7 @@ def test_a_plugin_adds_a_provider() -> None:
     manager.register(ShoutPlugin())
     assert provider_names(manager) == ["echo", "openai", "shout"]
     provider = provider_spec("shout", manager).create(Settings())
-    assert text_of(stream(provider, ask("quiet please"))) == "QUIET PLEASE"
+    assert text_of(events_of(provider, ask("quiet please"))) == "QUIET PLEASE"
     assert "shout" not in provider_names(build_plugin_manager(entry_points=False))
 
 
