@@ -31,19 +31,23 @@ MAX_WORDS = 6
 #: A derived title is cut to this many characters (very long "words": URLs, code).
 MAX_CHARS = 60
 
-# Quotes, a "Title:" prefix and closing punctuation a model likes to add.
-_QUOTES = "\"'`\u201c\u201d\u2018\u2019"
-_WRAPPING = re.compile(rf"^\s*(?:title\s*:\s*)?[{_QUOTES}*#\s]*|[{_QUOTES}*.!\s]*$", re.I)
+_LABEL = re.compile(r"^\s*title\s*:\s*", re.IGNORECASE)
+# Quotes (straight, curly, angle), backticks and markdown marks a model wraps a title in.
+_EDGES = "\"'`*_#\u00ab\u00bb\u201c\u201d\u2018\u2019 \t"
+_END_PUNCTUATION = ".!?,;:"
 
 
 def clean_title(text: str) -> str | None:
-    """``text`` as a title: one line, no wrapping quotes or prefix, at most
-    :data:`MAX_WORDS` words and :data:`MAX_CHARS` characters; ``None`` if nothing is left."""
-    line = next((part for part in text.splitlines() if part.strip()), "")
-    words = _WRAPPING.sub("", line).split()[:MAX_WORDS]
-    title = " ".join(words)
+    """``text`` as a title — a provider's answer, or a first message: its first
+    non-empty line without a ``Title:`` label, quotes, markdown emphasis or end
+    punctuation, at most :data:`MAX_WORDS` words and :data:`MAX_CHARS` characters;
+    ``None`` if nothing is left."""
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    line = _LABEL.sub("", line.strip(_EDGES))
+    line = line.strip(_EDGES).rstrip(_END_PUNCTUATION).strip(_EDGES)
+    title = " ".join(line.split()[:MAX_WORDS]).rstrip(_END_PUNCTUATION)
     if len(title) > MAX_CHARS:
-        title = title[: MAX_CHARS - 1].rstrip() + "…"
+        title = title[: MAX_CHARS - 1].rstrip() + "\u2026"
     return title or None
 
 

@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -84,6 +83,7 @@ from threadkeep.runtime.providers.base import (
     ToolCall,
     Usage,
 )
+from threadkeep.runtime.titles import clean_title
 from threadkeep.settings import Settings
 
 if TYPE_CHECKING:
@@ -105,7 +105,6 @@ _TITLE_PROMPT = (
 )
 _TITLE_INPUT_CHARS = 2_000
 _TITLE_MAX_TOKENS = 24
-_TITLE_MAX_WORDS = 6
 _DETAIL_CHARS = 300
 
 
@@ -231,7 +230,7 @@ class OpenAIProvider:
             )
         message = getattr(choices[0], "message", None) if choices else None
         content = getattr(message, "content", None)
-        return _clean_title(content) if isinstance(content, str) else None
+        return clean_title(content) if isinstance(content, str) else None
 
     # ------------------------------------------------------------------ configuration
 
@@ -479,20 +478,3 @@ def _server_words(body: object, key: str | None) -> str:
     if len(text) > _DETAIL_CHARS:
         text = text[: _DETAIL_CHARS - 1] + "…"
     return _scrub(text, key)
-
-
-_LABEL = re.compile(r"^\s*title\s*:\s*", re.IGNORECASE)
-# Quotes (straight, curly, angle), backticks and markdown marks a model wraps a title in.
-_EDGES = "\"'`*_#«»“”\u2018\u2019 \t"
-_END_PUNCTUATION = ".!?,;:"
-
-
-def _clean_title(answer: str) -> str | None:
-    """The model's answer as a title: its first non-empty line, without a ``Title:``
-    label, quotes, markdown emphasis or end punctuation, at most six words."""
-    line = next((line for line in answer.splitlines() if line.strip()), "")
-    line = _LABEL.sub("", line.strip(_EDGES))
-    line = line.strip(_EDGES).rstrip(_END_PUNCTUATION).strip(_EDGES)
-    words = line.split()[:_TITLE_MAX_WORDS]
-    title = " ".join(words).rstrip(_END_PUNCTUATION)
-    return title or None
