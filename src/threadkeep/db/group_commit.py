@@ -95,20 +95,13 @@ class _BatchBroken(Exception):
     """The shared transaction cannot go on (SQLite rolled it back, a savepoint failed)."""
 
 
-class _Waiter(Generic[T]):
-    """One queued append from a thread: its work, and what became of it.
+class _Queued(Generic[T]):
+    """One queued append: its work, and what became of it."""
 
-    ``wake`` is released once, by the leader before it: either the batch holding this
-    append is done (``done``), or this append heads the queue and its thread leads.
-    """
-
-    __slots__ = ("done", "error", "result", "wake", "work")
+    __slots__ = ("error", "result", "work")
 
     def __init__(self, work: Callable[[Connection], T]) -> None:
         self.work = work
-        self.wake = threading.Lock()
-        self.wake.acquire()
-        self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
 
@@ -118,11 +111,31 @@ class _Waiter(Generic[T]):
         return self.result  # type: ignore[return-value]
 
     def settle(self) -> None:
+        """Tell the caller its batch is done (``result``/``error`` are set)."""
+        raise NotImplementedError
+
+
+class _Waiter(_Queued[T]):
+    """An append from a thread, which blocks on ``wake``.
+
+    ``wake`` is released once, by the leader before it: either the batch holding this
+    append is done (``done``), or this append heads the queue and its thread leads.
+    """
+
+    __slots__ = ("done", "wake")
+
+    def __init__(self, work: Callable[[Connection], T]) -> None:
+        super().__init__(work)
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.done = False
+
+    def settle(self) -> None:
         self.done = True
         self.wake.release()
 
 
-class _AsyncWaiter(_Waiter[T]):
+class _AsyncWaiter(_Queued[T]):
     """One queued append from a coroutine: settled on its event loop, through ``then``."""
 
     __slots__ = ("future", "loop", "then")
@@ -184,7 +197,7 @@ class GroupCommit:
         self._translated = translated
         self._max_batch = max_batch
         self._mutex = threading.Lock()
-        self._queue: deque[_Waiter[Any]] = deque()
+        self._queue: deque[_Queued[Any]] = deque()
         self._led = False
         self._assigned = 0
         self._writer_wakes = threading.Condition(self._mutex)
@@ -234,7 +247,7 @@ class GroupCommit:
             self._closing = True
             self._writer_wakes.notify_all()
 
-    def _enqueue(self, waiter: _Waiter[Any]) -> bool:
+    def _enqueue(self, waiter: _Queued[Any]) -> bool:
         """Queue ``waiter``; whether it takes the lead (nobody held it)."""
         with self._mutex:
             self._queue.append(waiter)
@@ -268,17 +281,17 @@ class GroupCommit:
                 self._assigned -= 1
             self._lead(None)
 
-    def _take(self) -> list[_Waiter[Any]]:
+    def _take(self) -> list[_Queued[Any]]:
         with self._mutex:
             return list(islice(self._queue, self._max_batch))
 
-    def _lead(self, leader: _Waiter[Any] | None) -> None:
+    def _lead(self, leader: _Queued[Any] | None) -> None:
         """Write the batch at the head of the queue, then pass the lead on.
 
         ``leader``: the calling thread's own append (at the head), which it answers
         itself; ``None`` for the writer thread, which answers the whole batch.
         """
-        batch: list[_Waiter[Any]] = []
+        batch: list[_Queued[Any]] = []
         try:
             with self._write() as conn:
                 # Taken once the writer is ours: everything that queued meanwhile joins.
@@ -295,7 +308,7 @@ class GroupCommit:
         finally:
             self._finish(batch, leader)
 
-    def _run_batch(self, conn: Connection, batch: list[_Waiter[Any]]) -> None:
+    def _run_batch(self, conn: Connection, batch: list[_Queued[Any]]) -> None:
         """Each append in its own savepoint: its error undoes it alone."""
         raw: Any = conn.connection.driver_connection
         for waiter in batch:
@@ -316,7 +329,7 @@ class GroupCommit:
                 continue
             raw.execute(f"RELEASE {_SAVEPOINT}")
 
-    def _fail(self, batch: list[_Waiter[Any]], error: BaseException) -> None:
+    def _fail(self, batch: list[_Queued[Any]], error: BaseException) -> None:
         """The shared transaction did not commit: every append of the batch failed."""
         if len(batch) == 1:
             batch[0].error = error  # a plain write's own error, already translated
@@ -333,7 +346,7 @@ class GroupCommit:
         if not isinstance(error, Exception):
             batch[0].error = error  # KeyboardInterrupt and the like go to the leader
 
-    def _finish(self, batch: list[_Waiter[Any]], leader: _Waiter[Any] | None) -> None:
+    def _finish(self, batch: list[_Queued[Any]], leader: _Queued[Any] | None) -> None:
         """Take the batch off the queue, hand the lead on, then answer the batch."""
         with self._mutex:
             for _ in batch:
@@ -343,10 +356,10 @@ class GroupCommit:
             self._transactions += 1
             self._appends += len(batch)
             self._largest = max(self._largest, len(batch))
-        if isinstance(following, _AsyncWaiter):
-            self._hand_to_writer()
-        elif following is not None:
+        if isinstance(following, _Waiter):
             following.wake.release()  # its thread leads
+        elif following is not None:
+            self._hand_to_writer()
         for waiter in batch:
             if waiter is not leader:
                 waiter.settle()
