@@ -19,7 +19,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -32,10 +32,6 @@ __all__ = ["Settings", "data_dir"]
 
 SETTINGS_FILE = "threadkeep.toml"
 DEFAULT_DB_FILE = "threadkeep.db"
-
-#: Settings that hold a secret: ``SecretStr`` values (``**********`` in a repr and in
-#: ``config show``), never echoed in an error either.
-SECRET_SETTINGS = frozenset({"openai_api_key"})
 
 
 def data_dir() -> Path:
@@ -353,3 +349,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return str(data_dir() / DEFAULT_DB_FILE)
+
+
+#: Settings that hold a secret — those typed ``SecretStr``, read off the model so a new
+#: one cannot be missed: ``**********`` in a repr and in ``config show``, never echoed
+#: in an error or by ``config set`` either.
+SECRET_SETTINGS = frozenset(
+    name
+    for name, field in Settings.model_fields.items()
+    if SecretStr in (field.annotation, *get_args(field.annotation))
+)
