@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from threadkeep.db import conversations as conversation_rows
 from threadkeep.db import messages as message_rows
+from threadkeep.db.engine import Connection
 from threadkeep.errors import Conflict, InvalidInput, NotFound
 from threadkeep.ids import check_uuid, new_id
 from threadkeep.inputs import (
@@ -209,9 +210,7 @@ class ConversationsMixin(StoreBase):
             if merge is not None:
                 changes["context"] = check_context(merge_patch(current.context, merge), limit)
             if "title" in changes and changes["title"] != current.title:
-                changes["updated_at"] = _now()
-                rename = {"old_title": current.title, "new_title": changes["title"]}
-                write_audit(self, conn, "rename", conversation_id, rename)
+                changes["updated_at"] = self._renamed(conn, current, changes["title"])
             if changes:
                 conversation_rows.update(conn, self._owner, conversation_id, changes)
         if not changes:
@@ -242,9 +241,7 @@ class ConversationsMixin(StoreBase):
                 raise self._not_found(conversation_id)
             if current.title is not None:
                 return None
-            at = _now()
-            rename = {"old_title": None, "new_title": value}
-            write_audit(self, conn, "rename", conversation_id, rename)
+            at = self._renamed(conn, current, value)
             conversation_rows.update(
                 conn, self._owner, conversation_id, {"title": value, "updated_at": at}
             )
@@ -252,6 +249,13 @@ class ConversationsMixin(StoreBase):
             [self._event("conversation.updated", conversation_id, fields=["title", "updated_at"])]
         )
         return dataclasses.replace(current, title=value, updated_at=at)
+
+    def _renamed(self, conn: Connection, current: Conversation, title: str | None) -> dt.datetime:
+        """Inside the write: a title change is audited as a rename and moves
+        ``updated_at`` (returned)."""
+        rename = {"old_title": current.title, "new_title": title}
+        write_audit(self, conn, "rename", current.id, rename)
+        return _now()
 
     def archive_conversation(self, id: str) -> Conversation:
         """Move the conversation to the archive (a soft delete, undone by unarchive).
