@@ -6,8 +6,8 @@ same server, an ``httpx.Client`` spends about 850 µs of CPU per append request 
 standard library's ``http.client`` about 330 µs; these clients, which send request
 bytes built once per (method, path) and read the status line, the headers and a
 ``Content-Length`` (or chunked) body from a buffer, about 40-60 µs. ``httpx`` stays
-available with ``--client httpx`` (``HttpxClient``, ``AsyncHttpxClient``), and the
-report gives the generator's CPU per request either way.
+available for the concurrent clients with ``--client httpx`` (``AsyncHttpxClient``),
+and the report gives the generator's CPU per request either way.
 
 Two shapes:
 
@@ -34,20 +34,9 @@ __all__ = [
     "AsyncHttpClient",
     "AsyncHttpxClient",
     "AsyncRawClient",
-    "HttpClient",
-    "HttpxClient",
     "RawClient",
     "make_async_client",
-    "make_client",
 ]
-
-
-class HttpClient(Protocol):
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        """Send one request; return the status code and the body."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class AsyncHttpClient(Protocol):
@@ -245,23 +234,6 @@ class AsyncRawClient:
                 pass
 
 
-class HttpxClient:
-    """The same interface over ``httpx.Client`` (``--client httpx``)."""
-
-    def __init__(self, host: str, port: int, timeout: float = 60.0) -> None:
-        import httpx
-
-        self._client = httpx.Client(base_url=f"http://{host}:{port}", timeout=timeout)
-
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        headers = {"Content-Type": "application/json"} if body is not None else None
-        response = self._client.request(method, path, content=body, headers=headers)
-        return response.status_code, response.content
-
-    def close(self) -> None:
-        self._client.close()
-
-
 class AsyncHttpxClient:
     """The async interface over ``httpx.AsyncClient`` (``--client httpx``)."""
 
@@ -277,12 +249,6 @@ class AsyncHttpxClient:
 
     async def close(self) -> None:
         await self._client.aclose()
-
-
-def make_client(kind: str, host: str, port: int) -> HttpClient:
-    if kind == "httpx":
-        return HttpxClient(host, port)
-    return RawClient(host, port)
 
 
 def make_async_client(kind: str, host: str, port: int) -> AsyncHttpClient:
