@@ -414,6 +414,32 @@ class AsyncConversationStore:
         """Mark runs left ``queued``/``running`` as ``interrupted``; return them."""
         return await asyncio.to_thread(self._store.mark_interrupted_runs, all_owners=all_owners)
 
+    async def take_turn(self, conversation_id: str, *, holder: str, lease_seconds: float) -> int:
+        """Queue a send for ``conversation_id``'s turn; its ticket (``store/run_turns.py``)."""
+        return await asyncio.to_thread(
+            self._store.take_turn, conversation_id, holder=holder, lease_seconds=lease_seconds
+        )
+
+    async def turns_ahead(self, conversation_id: str, ticket: int) -> int:
+        """How many live tickets are before ``ticket`` (0: it holds the turn)."""
+        return await asyncio.to_thread(self._store.turns_ahead, conversation_id, ticket)
+
+    async def renew_turn(self, ticket: int, *, lease_seconds: float) -> bool:
+        """Extend ``ticket``'s lease; whether a cancel of its run was asked for."""
+        return await asyncio.to_thread(self._store.renew_turn, ticket, lease_seconds=lease_seconds)
+
+    async def attach_run_to_turn(self, ticket: int, run_id: str) -> None:
+        """Record that ``ticket``'s send runs ``run_id``."""
+        await asyncio.to_thread(self._store.attach_run_to_turn, ticket, run_id)
+
+    async def release_turn(self, ticket: int) -> None:
+        """Give the turn up (or stop waiting for it). Idempotent."""
+        await asyncio.to_thread(self._store.release_turn, ticket)
+
+    async def request_run_cancel(self, run_id: str) -> bool:
+        """Ask the process running ``run_id`` to cancel it; whether one holds it."""
+        return await asyncio.to_thread(self._store.request_run_cancel, run_id)
+
     async def backup(self, path: str | os.PathLike[str]) -> Path:
         """Copy the live SQLite database to ``path`` (online; writers keep going)."""
         return await asyncio.to_thread(self._store.backup, path)

@@ -287,6 +287,40 @@ class Settings(BaseSettings):
         "llama3.2, ...). Unset: every send must name one.",
     )
 
+    anthropic_base_url: str = Field(
+        default="https://api.anthropic.com",
+        description="The `anthropic` provider's endpoint (the Messages API), without /v1.",
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key for anthropic_base_url, sent as x-api-key and never shown. "
+        "Unset: ANTHROPIC_API_KEY, for api.anthropic.com only.",
+    )
+    anthropic_model: str | None = Field(
+        default=None,
+        description="Model the `anthropic` provider uses when a send names none "
+        "(claude-sonnet-4-5, ...). Unset: every send must name one.",
+    )
+    anthropic_max_tokens: int = Field(
+        default=4096,
+        ge=1,
+        description="The `anthropic` provider's max_tokens per reply (the API requires one).",
+    )
+    claude_code_command: str = Field(
+        default="claude",
+        description="The `claude-code` provider's executable: a name looked up on PATH, or "
+        "a path.",
+    )
+    codex_command: str = Field(
+        default="codex",
+        description="The `codex` provider's executable: a name looked up on PATH, or a path.",
+    )
+    cli_provider_cwd: str | None = Field(
+        default=None,
+        description="Working directory the `claude-code` and `codex` providers run in "
+        "(their sessions are kept per directory). Unset: the current directory.",
+    )
+
     @field_validator("redact_patterns")
     @classmethod
     def _patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
@@ -299,7 +333,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"pattern for {kind!r} is not a valid regex: {exc}") from None
         return value
 
-    @field_validator("openai_base_url")
+    @field_validator("openai_base_url", "anthropic_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         parts = urlsplit(value)
@@ -308,7 +342,14 @@ class Settings(BaseSettings):
         return value
 
     # An emptied variable (THREADKEEP_OPENAI_API_KEY=) means unset, not an empty key.
-    @field_validator("openai_api_key", "openai_model", mode="before")
+    @field_validator(
+        "openai_api_key",
+        "openai_model",
+        "anthropic_api_key",
+        "anthropic_model",
+        "cli_provider_cwd",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

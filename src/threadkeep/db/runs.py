@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from threadkeep.db.schema import conversations as c
 from threadkeep.db.schema import runs as t
 from threadkeep.models import Run
 
-__all__ = ["get", "insert", "list_for", "mark_interrupted", "update"]
+__all__ = ["get", "insert", "list_for", "set_many", "unfinished", "update"]
 
 
 def insert(conn: Connection, values: dict[str, Any]) -> None:
@@ -45,14 +46,13 @@ def list_for(conn: Connection, conversation_id: str) -> list[Run]:
     return [run for run in map(run_from_row, rows) if run is not None]
 
 
-def mark_interrupted(
-    conn: Connection, owner: str | None, values: dict[str, Any]
+def unfinished(
+    conn: Connection, owner: str | None, run_ids: Sequence[str] | None = None
 ) -> list[tuple[str, Run]]:
-    """Set every queued/running run (of ``owner``, or of everyone) to ``values``.
-
-    Returns ``(owner, run)`` pairs as they were before the change, so the caller can
-    tell each owner about their runs.
-    """
+    """``(owner, run)`` of every queued/running run — of ``owner`` (``None``: everyone's),
+    among ``run_ids`` when given."""
+    if run_ids is not None and not run_ids:
+        return []
     query = (
         sa.select(c.c.owner, *t.c)
         .join(c, c.c.id == t.c.conversation_id)
@@ -60,11 +60,16 @@ def mark_interrupted(
     )
     if owner is not None:
         query = query.where(c.c.owner == owner)
+    if run_ids is not None:
+        query = query.where(t.c.id.in_(list(run_ids)))
     found = []
     for row in conn.execute(query):
         run = run_from_row(row)
         if run is not None:
             found.append((str(row.owner), run))
-    if found:
-        conn.execute(t.update().where(t.c.id.in_([r.id for _, r in found])).values(values))
     return found
+
+
+def set_many(conn: Connection, run_ids: Sequence[str], values: dict[str, Any]) -> None:
+    if run_ids:
+        conn.execute(t.update().where(t.c.id.in_(list(run_ids))).values(values))

@@ -35,6 +35,7 @@ __all__ = [
     "messages",
     "metadata",
     "quarantine",
+    "run_turns",
     "runs",
     "shares",
     "users",
@@ -163,6 +164,32 @@ runs = sa.Table(
     sa.Column("finished_at", UTCDateTime(), nullable=True),
     sa.Index("ix_runs_conversation_id_created_at", "conversation_id", "created_at"),
     sa.Index("ix_runs_status", "status"),
+)
+
+# One row per send waiting for or holding its conversation's turn (SPEC S4.5, across
+# processes): the autoincrement id is the ticket, so the lowest live ticket of a
+# conversation runs and the others wait in arrival order. A holder renews its lease
+# while it waits and runs; a ticket whose lease lapsed (its process died) is skipped.
+run_turns = sa.Table(
+    "run_turns",
+    metadata,
+    _autoincrement_key("id"),
+    sa.Column(
+        "conversation_id",
+        UUIDString(),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("run_id", UUIDString(), nullable=True),
+    sa.Column("lease_until", UTCDateTime(), nullable=False),
+    sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_run_turns_conversation_id_id", "conversation_id", "id"),
+    sa.Index("ix_run_turns_run_id", "run_id"),
+    # Never reuse a ticket number (SQLite would reuse the highest after a delete): a
+    # holder judged dead that wakes up must not release a newer send's ticket.
+    sqlite_autoincrement=True,
 )
 
 audit_log = sa.Table(

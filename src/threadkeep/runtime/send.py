@@ -3,9 +3,9 @@
 ``send`` is an async generator of :data:`SendEvent`\\ s, used alike by the server (which
 streams them over SSE), the CLI and tests. One turn, in order:
 
-1. **Queue** (S4.5): wait for the conversation's turn in the process's
-   :class:`~threadkeep.runtime.run_queue.RunQueue` (FIFO; other conversations run in
-   parallel).
+1. **Queue** (S4.5): wait for the conversation's turn through the process's
+   :class:`~threadkeep.runtime.run_queue.RunQueue` (FIFO across every process on the
+   database; other conversations run in parallel).
 2. **Run and user message**: ``start_run`` first — it refuses a provider other than the
    conversation's with ``Conflict`` (S4.4) before anything is stored — then the user
    message, tied to the run.
@@ -43,6 +43,7 @@ history if it could not be read, nothing saved from the failure on — and says 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -65,7 +66,7 @@ from threadkeep.runtime.providers.base import (
     Usage,
 )
 from threadkeep.runtime.providers.registry import provider_spec
-from threadkeep.runtime.run_queue import RunQueue
+from threadkeep.runtime.run_queue import HeldTurn, RunQueue
 from threadkeep.runtime.titles import give_title
 from threadkeep.settings import Settings
 
@@ -179,8 +180,8 @@ class Runtime:
         """
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("a message to send needs some text")
-        async with self.queue.turn(conversation_id):
-            turn = _Turn(self, conversation_id, text, provider, model)
+        async with self.queue.turn(self.store, conversation_id) as held:
+            turn = _Turn(self, held, conversation_id, text, provider, model)
             async for event in turn.run():
                 yield event
 
@@ -202,12 +203,14 @@ class _Turn:
     def __init__(
         self,
         runtime: Runtime,
+        held: HeldTurn,
         conversation_id: str,
         text: str,
         provider: str | None,
         model: str | None,
     ) -> None:
         self.runtime = runtime
+        self.held = held
         self.store = runtime.store
         self.conversation_id = conversation_id
         self.text = text
@@ -242,9 +245,28 @@ class _Turn:
                 run_id=None if self.run_record is None else self.run_record.id,
             )
         )
+        if self.run_record is not None:
+            await self._saved(self.held.attach(self.run_record.id))
         yield RunStarted(self.run_record, user)
         for warning in self._new_warnings():
             yield warning
+        tracking = (
+            contextlib.nullcontext()
+            if self.run_record is None
+            else self.runtime.queue.running(self.run_record.id)
+        )
+        with tracking:
+            async for event in self._provide(provider, conversation, user, session):
+                yield event
+
+    async def _provide(
+        self,
+        provider: Provider,
+        conversation: Conversation | None,
+        user: Message | None,
+        session: str | None,
+    ) -> AsyncIterator[SendEvent]:
+        """Ask the provider (retrying once without the session), store, finish the run."""
         status, error, retried = "completed", None, False
         try:
             request = await self._request(conversation, user, session)

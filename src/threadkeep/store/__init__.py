@@ -16,7 +16,7 @@ cleared; a rename; the end of a run. Pinning, tagging, archiving and context cha
 not reorder the sidebar.
 
 The class is composed of one mixin per noun — ``conversations.py``, ``messages.py``,
-``runs.py``, ``operations.py``, ``search.py``, ``imports.py``, ``retention.py`` —
+``runs.py``, ``run_turns.py``, ``operations.py``, ``search.py``, ``imports.py``, ``retention.py`` —
 over ``_base.StoreBase``; each module stays small and owns its methods.
 """
 
@@ -37,6 +37,7 @@ from threadkeep.store.maintenance import MaintenanceMixin
 from threadkeep.store.messages import MessagesMixin
 from threadkeep.store.operations import OperationsMixin
 from threadkeep.store.retention import RetentionMixin
+from threadkeep.store.run_turns import TurnsMixin
 from threadkeep.store.runs import RunsMixin
 from threadkeep.store.search import SearchMixin
 from threadkeep.store.stats import StatsMixin
@@ -48,6 +49,7 @@ class ConversationStore(
     ConversationsMixin,
     MessagesMixin,
     RunsMixin,
+    TurnsMixin,
     OperationsMixin,
     RetentionMixin,
     AuditMixin,

@@ -7,9 +7,9 @@ from typing import Any
 
 from threadkeep.db import conversations as conversation_rows
 from threadkeep.db import messages as message_rows
+from threadkeep.db import run_turns as turn_rows
 from threadkeep.db import runs as run_rows
 from threadkeep.errors import Conflict, InvalidInput, NotFound
-from threadkeep.events import Event
 from threadkeep.ids import check_uuid, new_id
 from threadkeep.inputs import (
     check_json,
@@ -23,6 +23,12 @@ from threadkeep.store._base import (
     StoreBase,
     _check_bool,
     _now,
+)
+from threadkeep.store.run_turns import (
+    holder_is_alive,
+    interrupt_runs,
+    interrupted_events,
+    interrupted_values,
 )
 
 __all__ = ["RunsMixin"]
@@ -159,27 +165,22 @@ class RunsMixin(StoreBase):
         """Mark runs left ``queued``/``running`` as ``interrupted``; return them.
 
         Call it when a process starts, before it runs anything: a run still
-        ``running`` then was left by a process that died. Their streaming messages
-        become ``incomplete``. ``all_owners=True`` sweeps every owner's runs (what a
-        server does at start); otherwise only this store's owner's.
+        ``running`` then was left by a process that died — unless a live process holds
+        its turn (``run_turns.py``: another server on the same database). Their
+        streaming messages become ``incomplete``. ``all_owners=True`` sweeps every
+        owner's runs (what a server does at start); otherwise only this store's owner's.
         """
         at = _now()
-        values: dict[str, Any] = {
-            "status": "interrupted",
-            "finished_at": at,
-            "error": "interrupted: the process running it stopped before it finished",
-        }
         with self._db.write() as conn:
-            found = run_rows.mark_interrupted(conn, None if all_owners else self._owner, values)
-            for _, run in found:
-                message_rows.mark_incomplete(conn, run.conversation_id, run.id, at)
-        self._publish(
-            Event(
-                type="run.failed",
-                owner=owner,
-                conversation_id=run.conversation_id,
-                data={"run_id": run.id, "status": "interrupted"},
+            candidates = run_rows.unfinished(conn, None if all_owners else self._owner)
+            held = turn_rows.held_runs(conn)
+            alive = {t.run_id for t in held if holder_is_alive(t.holder, t.lease_until, at)}
+            turn_rows.delete(
+                conn, [t.id for t in held if not holder_is_alive(t.holder, t.lease_until, at)]
             )
-            for owner, run in found
-        )
+            found = interrupt_runs(
+                conn, [(owner, run) for owner, run in candidates if run.id not in alive], at
+            )
+        self._publish(interrupted_events(found))
+        values = interrupted_values(at)
         return [dataclasses.replace(run, **values) for _, run in found]
