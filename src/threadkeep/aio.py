@@ -322,6 +322,10 @@ class AsyncConversationStore:
         """Remove and return the last message; ``None`` when there are no messages."""
         return await asyncio.to_thread(self._store.pop_message, conversation_id)
 
+    async def delete_message(self, conversation_id: str, message_id: str) -> Message:
+        """Delete one message by id and return it (``NotFound`` if there is none)."""
+        return await asyncio.to_thread(self._store.delete_message, conversation_id, message_id)
+
     async def clear_messages(self, conversation_id: str) -> int:
         """Delete every message of the conversation (it stays); return how many."""
         return await asyncio.to_thread(self._store.clear_messages, conversation_id)

@@ -308,8 +308,7 @@ class Settings(BaseSettings):
     )
     claude_code_command: str = Field(
         default="claude",
-        description="The `claude-code` provider's executable: a name looked up on PATH, or "
-        "a path.",
+        description="The `claude-code` provider's executable: a name looked up on PATH, or a path.",
     )
     codex_command: str = Field(
         default="codex",

@@ -41,10 +41,12 @@ class Gate:
         print(f"streaming {label} {self.run_id}", flush=True)
         loop = asyncio.get_running_loop()
         line: asyncio.Future[str] = loop.create_future()
-        loop.add_reader(
-            sys.stdin.fileno(),
-            lambda: line.done() or line.set_result(sys.stdin.readline()),
-        )
+
+        def readable() -> None:
+            if not line.done():
+                line.set_result(sys.stdin.readline())
+
+        loop.add_reader(sys.stdin.fileno(), readable)
         try:
             await line
         finally:

@@ -36,6 +36,9 @@ from threadkeep.server import errors as server_errors
 
 # -------------------------------------------------------------------------------- echo
 
+#: The built-in providers, in the order they are registered and listed.
+BUILT_INS = ["echo", "openai", "anthropic", "claude-code", "codex"]
+
 
 def test_echo_streams_the_same_chunks_every_time() -> None:
     """Guards determinism: the same request gives the same events, the reply in
@@ -163,12 +166,16 @@ def test_echo_is_built_in_and_registered_first() -> None:
     assert provider.name == spec.name == "echo"
 
 
+def test_the_built_ins_are_registered_in_order() -> None:
+    assert provider_names(build_plugin_manager(entry_points=False)) == BUILT_INS
+
+
 def test_a_plugin_adds_a_provider() -> None:
     """Guards: a provider registered through the hook is listed after the built-ins and
     made from its spec."""
     manager = build_plugin_manager(entry_points=False)
     manager.register(ShoutPlugin())
-    assert provider_names(manager) == ["echo", "openai", "shout"]
+    assert provider_names(manager) == [*BUILT_INS, "shout"]
     provider = provider_spec("shout", manager).create(Settings())
     assert text_of(events_of(provider, ask("quiet please"))) == "QUIET PLEASE"
     assert "shout" not in provider_names(build_plugin_manager(entry_points=False))
@@ -193,7 +200,8 @@ def test_two_providers_with_one_name_are_an_error() -> None:
 def test_an_unknown_provider_lists_the_known_ones() -> None:
     manager = build_plugin_manager(entry_points=False)
     manager.register(ShoutPlugin())
-    with pytest.raises(InvalidInput, match=r"unknown provider 'nope'; known: echo, openai, shout$"):
+    known = ", ".join([*BUILT_INS, "shout"])
+    with pytest.raises(InvalidInput, match=rf"unknown provider 'nope'; known: {known}$"):
         provider_spec("nope", manager)
 
 

@@ -16,13 +16,18 @@ the requests it got; ``echo`` runs end to end as shipped.
 from __future__ import annotations
 
 import asyncio
+import gc
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from tests.conftest import postgres_base_url
 from tests.runtime.scripted import Script, Scripted, with_scripted
+from tests.runtime.tcp_cut import Forwarder
 from threadkeep import AsyncConversationStore, ConversationStore, Settings, open_store
 from threadkeep.db.sqlite_driver import sqlite_module
 from threadkeep.errors import Conflict, ProviderError, ProviderSessionInvalid
@@ -276,28 +281,35 @@ def test_a_cancelled_send_finishes_its_run_cancelled(
     runtime: Runtime, store: ConversationStore, scripted: Scripted
 ) -> None:
     """A client that goes away mid-reply: the run is not left running, the partial reply
-    is incomplete."""
+    is incomplete — and holds every piece the client was given, also those the batched
+    writes had not written yet."""
     conv = store.create_conversation()
-    scripted.turns.append([TextDelta("start "), *[TextDelta("more ") for _ in range(50)]])
+    scripted.turns.append([TextDelta("start "), *[TextDelta(f"more{i} ") for i in range(50)]])
+    seen: list[str] = []
 
     async def abandon() -> None:
         async def consume() -> None:
             async for event in runtime.send(conv.id, "go", provider="scripted"):
                 if isinstance(event, ReplyDelta):
-                    await asyncio.sleep(3600)  # stuck until cancelled
+                    seen.append(event.text)
+                    if len(seen) == 12:
+                        await asyncio.sleep(3600)  # stuck until cancelled
 
         task = asyncio.create_task(consume())
-        await until(
-            lambda: any(m.role == "assistant" for m in store.get_messages(conv.id)), "a reply"
-        )
+        await until(lambda: len(seen) == 12, "twelve pieces of the reply")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        # The abandoned send is closed by the event loop (its async-generator hook), as
+        # in a server whose loop goes on; it finishes the run on its own.
+        await until(lambda: store.list_runs(conv.id)[-1].status != "running", "the finish")
 
     asyncio.run(abandon())
     run = store.list_runs(conv.id)[-1]
     assert run.status == "cancelled"
-    assert store.get_messages(conv.id)[-1].status == "incomplete"
+    reply = store.get_messages(conv.id)[-1]
+    assert reply.status == "incomplete"
+    assert reply.content == "".join(seen) == "start " + "".join(f"more{i} " for i in range(11))
 
 
 def test_sends_to_one_conversation_take_turns_in_order_others_run_alongside(
@@ -381,3 +393,98 @@ def test_a_store_failure_mid_chat_still_delivers_the_reply_with_a_warning(
         assert finished(events).reply == "first part, second part"
         stored = sync_store.get_messages(conv.id)
         assert [m.content for m in stored][:2] == ["kept from before", "hello"]
+
+
+@pytest.mark.postgres
+def test_a_database_gone_mid_chat_still_delivers_the_reply_with_a_warning(
+    postgres_url: str, scripted: Scripted
+) -> None:
+    """Degradation (S4.8) on PostgreSQL, with a real failure: the network to the
+    database is cut mid-reply (every connection dropped, new ones refused). The reply
+    still streams to the end with a visible warning, nothing stored before is lost, and
+    the next start marks the run interrupted with the reply kept ``incomplete`` up to
+    where it was saved."""
+    base = sa.make_url(postgres_url)
+    link = Forwarder((base.host or "127.0.0.1", base.port or 5432))
+    through_link = base.set(host="127.0.0.1", port=link.port)
+    settings = Settings.load()
+    with open_store(through_link.render_as_string(hide_password=False), settings=settings) as cut:
+        conv = cut.create_conversation()
+        cut.append_message(conv.id, "user", "kept from before")
+        scripted.turns.append([TextDelta("first part, "), TextDelta("second part")])
+
+        async def chat() -> list[SendEvent]:
+            # The runtime (and its queue) lives as long as the chat, as in a process.
+            runtime = with_scripted(AsyncConversationStore(cut), scripted)
+            events = []
+            async for event in runtime.send(conv.id, "hello", provider="scripted"):
+                events.append(event)
+                if isinstance(event, ReplyDelta) and event.text == "first part, ":
+                    link.cut()
+            await runtime.settle()
+            return events
+
+        events = asyncio.run(chat())
+    notices = [e.text for e in events if isinstance(e, Notice)]
+    assert notices and "not stored" in notices[0]
+    assert finished(events).reply == "first part, second part"
+    gc.collect()  # the chat is over: its queue is gone, and its turn's ticket with it
+
+    with open_store(postgres_url, settings=settings) as direct:
+        (run,) = direct.list_runs(conv.id)
+        assert run.status == "running"  # its process could not say otherwise
+        assert [r.id for r in direct.mark_interrupted_runs()] == [run.id]
+        stored = direct.get_messages(conv.id)
+        assert [(m.role, m.content, m.status) for m in stored] == [
+            ("user", "kept from before", "complete"),
+            ("user", "hello", "complete"),
+            ("assistant", "first part, ", "incomplete"),
+        ]
+
+
+@pytest.mark.postgres
+def test_connections_terminated_mid_chat_are_replaced_and_nothing_is_lost(
+    postgres_url: str, scripted: Scripted
+) -> None:
+    """The database server terminates the store's connections mid-reply (a restart,
+    a failover, an idle-session killer): the store replaces them and the turn is
+    saved whole — a dropped connection alone is no reason to lose a reply."""
+    name = "tk_cut_" + uuid.uuid4().hex[:12]
+    with open_store(f"{postgres_url}&application_name={name}", settings=Settings.load()) as sync:
+        conv = sync.create_conversation()
+        runtime = with_scripted(AsyncConversationStore(sync), scripted)
+        scripted.turns.append([TextDelta("first part, "), TextDelta("second part")])
+        admin = sa.create_engine(postgres_base_url())
+
+        def terminate() -> int:
+            with admin.begin() as conn:
+                return int(
+                    conn.execute(
+                        sa.text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = :name"
+                        ),
+                        {"name": name},
+                    ).scalar_one()
+                )
+
+        async def chat() -> tuple[list[SendEvent], int]:
+            events, killed = [], 0
+            async for event in runtime.send(conv.id, "hello", provider="scripted"):
+                events.append(event)
+                if isinstance(event, ReplyDelta) and event.text == "first part, ":
+                    killed = await asyncio.to_thread(terminate)
+            await runtime.settle()
+            return events, killed
+
+        try:
+            events, killed = asyncio.run(chat())
+        finally:
+            admin.dispose()
+        assert killed >= 1
+        assert not [e for e in events if isinstance(e, Notice)]
+        assert [(m.role, m.content, m.status) for m in sync.get_messages(conv.id)] == [
+            ("user", "hello", "complete"),
+            ("assistant", "first part, second part", "complete"),
+        ]
+        assert sync.list_runs(conv.id)[0].status == "completed"

@@ -57,6 +57,7 @@ CALLS: dict[str, Call] = {
     "tail_messages": lambda s, t: s.tail_messages(t.conversation_id, 5),
     "pop_message": lambda s, t: s.pop_message(t.conversation_id),
     "clear_messages": lambda s, t: s.clear_messages(t.conversation_id),
+    "delete_message": lambda s, t: s.delete_message(t.conversation_id, t.message_id),
     "conversation_stats": lambda s, t: s.conversation_stats(t.conversation_id),
     "start_run": lambda s, t: s.start_run(t.conversation_id, provider="echo"),
     "list_runs": lambda s, t: s.list_runs(t.conversation_id),

@@ -523,6 +523,34 @@ def test_pop_until_empty(any_store: ConversationStore) -> None:
         any_store.pop_message(str(uuid.uuid4()))
 
 
+def test_delete_message_by_id(any_store: ConversationStore) -> None:
+    """delete_message removes exactly that message and fixes the counters; a middle one
+    leaves its seq unused (nothing renumbered), the last one gives its seq back; a
+    message that is not there is NotFound and changes nothing."""
+    conv = any_store.create_conversation()
+    first = any_store.append_message(conv.id, "user", "one", tokens=1)
+    middle = any_store.append_message(conv.id, "assistant", "two", tokens=2, id="m2")
+    last = any_store.append_message(conv.id, "user", "three", tokens=4)
+    assert any_store.delete_message(conv.id, "m2") == middle
+    assert any_store.get_messages(conv.id) == [first, last]
+    after = any_store.get_conversation(conv.id)
+    assert (after.message_count, after.last_seq, after.token_count) == (2, 3, 5)
+    assert any_store.delete_message(conv.id, last.id) == last
+    after = any_store.get_conversation(conv.id)
+    assert (after.message_count, after.last_seq, after.token_count, after.preview) == (
+        1,
+        2,
+        1,
+        "one",
+    )
+    assert any_store.append_message(conv.id, "assistant", "next").seq == 3
+    with pytest.raises(NotFound):
+        any_store.delete_message(conv.id, "m2")
+    with pytest.raises(NotFound):
+        any_store.delete_message(str(uuid.uuid4()), first.id)
+    assert [m.content for m in any_store.get_messages(conv.id)] == ["one", "next"]
+
+
 def test_clear_messages(any_store: ConversationStore) -> None:
     """clear deletes every message, returns how many, resets counters; seqs restart at 1."""
     cid = _numbered(any_store, 4)

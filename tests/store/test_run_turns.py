@@ -16,9 +16,10 @@ import sys
 import pytest
 
 from threadkeep import Conflict, ConversationStore, InvalidInput, NotFound
-from threadkeep.store.run_turns import holder_is_alive, process_holder
+from threadkeep.store.run_turns import claim_holder, holder_is_alive, process_holder
 
 ME = process_holder("test")
+claim_holder(ME)  # a live queue of this process, as a RunQueue claims its own
 
 
 def dead_holder() -> str:
@@ -120,3 +121,4 @@ def test_liveness_of_holders() -> None:
     assert not holder_is_alive(ME, now - dt.timedelta(seconds=1), now)
     assert not holder_is_alive(dead_holder(), later, now)
     assert holder_is_alive("another-host|1|x", later, now)  # judged by its lease alone
+    assert not holder_is_alive(process_holder("a queue no longer in use"), later, now)

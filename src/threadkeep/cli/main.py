@@ -1,9 +1,9 @@
 """The ``threadkeep`` entry point: the root app, its global options, and its commands.
 
-Each command group lives in its own module (``conversations``, ``show``, ``search``,
-``stats``, ``transfer``, ``cleanup``, ``doctor``, ``config``, ``db``) and is registered
-here; top-level commands are merged into the root (``threadkeep ls``), groups keep their
-name (``threadkeep db upgrade``). Help texts are Markdown.
+Each command group lives in its own module (``chat``, ``conversations``, ``show``,
+``search``, ``stats``, ``transfer``, ``cleanup``, ``doctor``, ``config``, ``db``) and is
+registered here; top-level commands are merged into the root (``threadkeep ls``), groups
+keep their name (``threadkeep db upgrade``). Help texts are Markdown.
 
 The root command is a :class:`RootGroup`, so that Click's usage errors, raised while
 the arguments of any command are parsed, print as one line like every other error.
@@ -17,6 +17,7 @@ import typer
 import typer.core
 
 from threadkeep.cli import (
+    chat,
     cleanup,
     config,
     conversations,
@@ -62,7 +63,7 @@ app = typer.Typer(
     # content and, in a URL, perhaps a database password.
     pretty_exceptions_show_locals=False,
 )
-for commands in (conversations, show, search, stats, transfer, cleanup, doctor):
+for commands in (chat, conversations, show, search, stats, transfer, cleanup, doctor):
     app.add_typer(commands.app)
 app.add_typer(db.app, name="db", rich_help_panel="Maintenance")
 app.add_typer(config.app, name="config", rich_help_panel="Maintenance")

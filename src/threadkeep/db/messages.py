@@ -39,6 +39,7 @@ __all__ = [
     "clear",
     "copy_prefix",
     "delete_last",
+    "delete_one",
     "first_and_last_created",
     "get_one",
     "get_page",
@@ -255,6 +256,10 @@ def latest_text(conn: Connection, conversation_id: str) -> str | None:
 
 def delete_last(conn: Connection, conversation_id: str, last_seq: int) -> None:
     conn.execute(t.delete().where(t.c.conversation_id == conversation_id, t.c.seq == last_seq))
+
+
+def delete_one(conn: Connection, conversation_id: str, seq: int) -> None:
+    conn.execute(t.delete().where(t.c.conversation_id == conversation_id, t.c.seq == seq))
 
 
 def clear(conn: Connection, conversation_id: str) -> None:

@@ -40,13 +40,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from threadkeep.aio import AsyncConversationStore
 from threadkeep.errors import NotFound, StoreUnavailable
-from threadkeep.store.run_turns import process_holder
+from threadkeep.store.run_turns import claim_holder, drop_holder, process_holder
 
 __all__ = ["LEASE_SECONDS", "RENEW_SECONDS", "HeldTurn", "RunQueue"]
 
@@ -83,6 +84,10 @@ class RunQueue:
     def __init__(self) -> None:
         #: How this process's tickets are marked (host, pid and a random token).
         self.holder = process_holder(secrets.token_hex(4))
+        claim_holder(self.holder)
+        # A queue dropped with tickets it could not release (the store was down) leaves
+        # them dead at once for this process, not only when their lease lapses.
+        weakref.finalize(self, drop_holder, self.holder)
         self._locks: dict[str, asyncio.Lock] = {}
         self._holders: dict[str, int] = {}  # sends holding or awaiting each turn
         self._sleepers: dict[str, set[asyncio.Event]] = {}  # waiting for a local release

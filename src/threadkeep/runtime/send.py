@@ -34,6 +34,13 @@ streams them over SSE), the CLI and tests. One turn, in order:
 
 The store publishes ``run.*`` and ``message.*`` events as it writes.
 
+Each stage is an async generator over the next (``send`` -> ``_Turn.run`` ->
+``_provide`` -> ``_stream`` -> the provider), each inner one iterated under
+``contextlib.aclosing``: a send abandoned mid-reply (a cancelled consumer, a closed
+generator) is closed from the inside out, in order — the pending text written, then the
+run finished ``cancelled``, then the turn released — never by the garbage collector in
+whatever order it finds the generators.
+
 **Degradation** (S4.8): a store that cannot be used during a turn
 (``StoreUnavailable``) does not stop the reply. The turn goes on with what it has — no
 history if it could not be read, nothing saved from the failure on — and says so with a
@@ -46,7 +53,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -74,6 +81,7 @@ __all__ = [
     "DEFAULT_PROVIDER",
     "FLUSH_CHARS",
     "FLUSH_SECONDS",
+    "STORE_FAILED",
     "Notice",
     "ReplyDelta",
     "RunFinished",
@@ -85,6 +93,8 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: A run's error when the store failed during it: the reply streamed on, not saved.
+STORE_FAILED = "the store could not be written during the reply; it is stored only up to there"
 #: The provider of a conversation that has none yet and a send that names none.
 DEFAULT_PROVIDER = "echo"
 #: A streaming reply is written back after this many more characters...
@@ -182,8 +192,9 @@ class Runtime:
             raise InvalidInput("a message to send needs some text")
         async with self.queue.turn(self.store, conversation_id) as held:
             turn = _Turn(self, held, conversation_id, text, provider, model)
-            async for event in turn.run():
-                yield event
+            async with contextlib.aclosing(turn.run()) as events:
+                async for event in events:
+                    yield event
 
     def in_background(self, work: Awaitable[Any]) -> None:
         """Run ``work`` (a title) without making the turn wait; :meth:`settle` awaits it."""
@@ -222,8 +233,9 @@ class _Turn:
         self.reply: list[str] = []
         self.session_id: str | None = None
         self.usage: dict[str, Any] | None = None
+        self.streaming = _Reply(self)  # the text being streamed (empty between messages)
 
-    async def run(self) -> AsyncIterator[SendEvent]:
+    async def run(self) -> AsyncGenerator[SendEvent, None]:
         conversation = await self._saved(
             self.store.get_conversation(self.conversation_id), reading=True
         )
@@ -237,27 +249,35 @@ class _Turn:
                 self.conversation_id, provider=name, model=self.model, resumed_session_id=session
             )
         )
-        user = await self._saved(
-            self.store.append_message(
-                self.conversation_id,
-                "user",
-                self.text,
-                run_id=None if self.run_record is None else self.run_record.id,
+        try:
+            user = await self._saved(
+                self.store.append_message(
+                    self.conversation_id,
+                    "user",
+                    self.text,
+                    run_id=None if self.run_record is None else self.run_record.id,
+                )
             )
-        )
-        if self.run_record is not None:
-            await self._saved(self.held.attach(self.run_record.id))
-        yield RunStarted(self.run_record, user)
-        for warning in self._new_warnings():
-            yield warning
+            if self.run_record is not None:
+                await self._saved(self.held.attach(self.run_record.id))
+            yield RunStarted(self.run_record, user)
+            for warning in self._new_warnings():
+                yield warning
+        except BaseException:
+            # Cancelled before the provider was asked: the run must not stay "running".
+            await asyncio.shield(self._finish("cancelled", None, False))
+            raise
         tracking = (
             contextlib.nullcontext()
             if self.run_record is None
             else self.runtime.queue.running(self.run_record.id)
         )
         with tracking:
-            async for event in self._provide(provider, conversation, user, session):
-                yield event
+            async with contextlib.aclosing(
+                self._provide(provider, conversation, user, session)
+            ) as events:
+                async for event in events:
+                    yield event
 
     async def _provide(
         self,
@@ -265,7 +285,7 @@ class _Turn:
         conversation: Conversation | None,
         user: Message | None,
         session: str | None,
-    ) -> AsyncIterator[SendEvent]:
+    ) -> AsyncGenerator[SendEvent, None]:
         """Ask the provider (retrying once without the session), store, finish the run."""
         status, error, retried = "completed", None, False
         try:
@@ -273,15 +293,17 @@ class _Turn:
             for warning in self._new_warnings():
                 yield warning
             try:
-                async for event in self._stream(provider, request):
-                    yield event
+                async with contextlib.aclosing(self._stream(provider, request)) as events:
+                    async for event in events:
+                        yield event
             except ProviderSessionInvalid:
                 if session is None or self.reply:
                     raise
                 retried = True
                 request = await self._request(conversation, user, None)
-                async for event in self._stream(provider, request):
-                    yield event
+                async with contextlib.aclosing(self._stream(provider, request)) as events:
+                    async for event in events:
+                        yield event
         except ProviderError as failure:
             status, error = "failed", str(failure)
         except BaseException:
@@ -331,9 +353,9 @@ class _Turn:
 
     async def _stream(
         self, provider: Provider, request: ProviderRequest
-    ) -> AsyncIterator[SendEvent]:
+    ) -> AsyncGenerator[SendEvent, None]:
         """Run the provider once, storing what it streams; yield the caller's events."""
-        text = _Reply(self)
+        text = self.streaming = _Reply(self)
         events = provider.stream(request)
         try:
             async for event in events:
@@ -400,8 +422,17 @@ class _Turn:
         )
 
     async def _finish(self, status: str, error: str | None, retried: bool) -> Run | None:
+        """Finish the run — tried even after a failed write: a store that is back
+        records that the reply is not saved whole, and the run does not stay
+        ``running``."""
         if self.run_record is None:
             return None
+        # Cancelled, closed or failed mid-reply: the text the person saw is written
+        # first (the finish then marks it incomplete), not only what the last batch
+        # wrote. One task does both, in order, when the finish is shielded.
+        await self.streaming.write_pending()
+        if not self.saving:
+            status, error = "failed", error or STORE_FAILED
         return await self._saved(
             self.store.finish_run(
                 self.run_record.id,
@@ -410,24 +441,30 @@ class _Turn:
                 usage=self.usage,
                 error=error,
                 retried_without_resume=retried,
-            )
+            ),
+            closing=True,
         )
 
-    async def _saved(self, call: Awaitable[T], *, reading: bool = False) -> T | None:
+    async def _saved(
+        self, call: Awaitable[T], *, reading: bool = False, closing: bool = False
+    ) -> T | None:
         """``await call``, unless the store failed: then ``None`` and a warning (S4.8).
 
         Only ``StoreUnavailable`` is caught: a refusal (``Conflict``, ``NotFound``) still
         ends the turn. Once a write failed, later writes are skipped (``saving``): a
         reply half-saved in a store that came back would be worse than one saved up to
-        where the warning says. ``reading``: a read, tried even then.
+        where the warning says. ``reading``: a read, tried even then; ``closing``: the
+        run's finish, tried even then and not warned about again.
         """
-        if not self.saving and not reading:
+        if not self.saving and not reading and not closing:
             if asyncio.iscoroutine(call):
                 call.close()  # never awaited: no "coroutine was never awaited" warning
             return None
         try:
             return await call
         except StoreUnavailable as failure:
+            if closing and not self.saving:
+                return None  # the person was told when the first write failed
             if reading:
                 self.warnings.append(
                     "the conversation's history could not be read, so the reply was "
@@ -472,6 +509,11 @@ class _Reply:
             )
             self._mark_saved()
         elif self.unsaved >= FLUSH_CHARS or time.monotonic() - self.saved_at >= FLUSH_SECONDS:
+            await self._write("streaming")
+
+    async def write_pending(self) -> None:
+        """Write what arrived since the last batch, still ``streaming``."""
+        if self.unsaved:
             await self._write("streaming")
 
     async def close(self) -> Message | None:

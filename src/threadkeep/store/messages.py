@@ -482,6 +482,44 @@ class MessagesMixin(StoreBase):
         self._publish([self._event("conversation.updated", cid, fields=["messages"])])
         return popped
 
+    def delete_message(self, conversation_id: str, message_id: str) -> Message:
+        """Delete one message by id and return it (``NotFound`` if there is none).
+
+        The last message's seq is given back, as :meth:`pop_message` does; a message
+        deleted from the middle leaves its seq unused (seqs stay unique and ordered, and
+        no other message is renumbered, so cursors held by readers stay valid). For
+        frameworks whose items can be deleted one by one (ChatKit's
+        ``delete_thread_item``).
+        """
+        cid = check_uuid(conversation_id, what="conversation id")
+        mid = check_message_id(message_id)
+        at = _now()
+        with self._db.write() as conn:
+            conversation = conversation_rows.get(conn, self._owner, cid, for_update=True)
+            if conversation is None:
+                raise self._not_found(cid)
+            found = message_rows.get_one(conn, self._owner, cid, mid)
+            if found is None:
+                raise NotFound(f"message {mid} not found in conversation {cid}")
+            message_rows.delete_one(conn, cid, found.seq)
+            last_seq = conversation.last_seq
+            if found.seq == last_seq:
+                last_seq -= 1
+            conversation_rows.update(
+                conn,
+                self._owner,
+                cid,
+                {
+                    "last_seq": last_seq,
+                    "message_count": conversation.message_count - 1,
+                    "token_count": conversation.token_count - (found.tokens or 0),
+                    "updated_at": at,
+                    "preview": self._preview(message_rows.latest_text(conn, cid)),
+                },
+            )
+        self._publish([self._event("conversation.updated", cid, fields=["messages"])])
+        return found
+
     def clear_messages(self, conversation_id: str) -> int:
         """Delete every message of the conversation (it stays); return how many."""
         cid = check_uuid(conversation_id, what="conversation id")

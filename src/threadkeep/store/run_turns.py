@@ -12,8 +12,9 @@ through the one place that all of them see.
   (:meth:`TurnsMixin.renew_turn`). The holder is ``host|pid|token``: a ticket whose
   lease ran out, or whose holder is a process of this host that no longer exists, is
   dead — its process was killed — and is cleared by whoever meets it, its run marked
-  ``interrupted`` (SPEC S4.7). Another host's process is judged by its lease alone, so
-  the hosts' clocks must agree to well within the lease (NTP does).
+  ``interrupted`` (SPEC S4.7). In this process a holder is live while the queue that
+  claimed it (:func:`claim_holder`) is in use. Another host's process is judged by its
+  lease alone, so the hosts' clocks must agree to well within the lease (NTP does).
 * A cancel can come from any process (:meth:`TurnsMixin.request_run_cancel`): it sets
   the ticket's flag, which the holder reads when it renews.
 * :meth:`TurnsMixin.release_turn` deletes the ticket; the next one holds the turn.
@@ -43,14 +44,28 @@ from threadkeep.inputs import check_short_text
 from threadkeep.models import Run
 from threadkeep.store._base import _FINISHED_RUN_STATUSES, StoreBase, _now
 
-__all__ = ["TurnsMixin", "holder_is_alive", "process_holder"]
+__all__ = ["TurnsMixin", "claim_holder", "drop_holder", "holder_is_alive", "process_holder"]
 
 _INTERRUPTED = "interrupted: the process running it stopped before it finished"
+
+
+#: The holders of this process that are still in use (live run queues).
+_LOCAL_HOLDERS: set[str] = set()
 
 
 def process_holder(token: str) -> str:
     """The holder name of this process for a queue identified by ``token``."""
     return f"{socket.gethostname()}|{os.getpid()}|{token}"
+
+
+def claim_holder(holder: str) -> None:
+    """Mark ``holder`` (one of this process's) as in use: its tickets are live."""
+    _LOCAL_HOLDERS.add(holder)
+
+
+def drop_holder(holder: str) -> None:
+    """``holder`` is no longer used (its queue is gone): its tickets are dead."""
+    _LOCAL_HOLDERS.discard(holder)
 
 
 def holder_is_alive(holder: str, lease_until: dt.datetime, now: dt.datetime) -> bool:
@@ -62,8 +77,8 @@ def holder_is_alive(holder: str, lease_until: dt.datetime, now: dt.datetime) -> 
     if host != socket.gethostname() or not pid_text.isdigit() or sys.platform == "win32":
         return True  # another host's process, or no way to ask: the lease decides
     pid = int(pid_text)
-    if pid == os.getpid():
-        return True
+    if pid == os.getpid():  # this process: alive while the queue that took it is
+        return holder in _LOCAL_HOLDERS
     try:
         os.kill(pid, 0)  # signal 0: is there such a process? (sends nothing)
     except ProcessLookupError:
