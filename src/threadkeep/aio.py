@@ -156,10 +156,12 @@ class AsyncConversationStore:
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
         pinned_first: bool = False,
+        oldest_first: bool = False,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Conversation]:
-        """Conversations, most recently updated first, one keyset page at a time."""
+        """Conversations, most recently updated first (``oldest_first``: least recently),
+        one keyset page at a time."""
         return await asyncio.to_thread(
             self._store.list_conversations,
             status=status,
@@ -172,6 +174,7 @@ class AsyncConversationStore:
             created_after=created_after,
             created_before=created_before,
             pinned_first=pinned_first,
+            oldest_first=oldest_first,
             limit=limit,
             cursor=cursor,
         )

@@ -1,4 +1,5 @@
-"""Contract: listing conversations (SPEC S3.3) — order, filters, keyset pagination."""
+"""Contract: listing conversations (SPEC S3.3) — order (newest or oldest first), filters,
+keyset pagination."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 import pytest
 
 from threadkeep import Conversation, ConversationStore, InvalidInput, MessageDraft
+from threadkeep.db.schema import conversations
 
 
 def _walk(store: ConversationStore, *, limit: int, **filters: object) -> list[list[str]]:
@@ -142,7 +144,8 @@ def _encoded(value: object) -> str:
 
 
 def test_bad_cursor_is_invalid(any_store: ConversationStore, subtests: pytest.Subtests) -> None:
-    """A cursor the store did not hand out is InvalidInput saying what to do."""
+    """A cursor the store did not hand out is InvalidInput saying what to do, in either
+    order (a damaged cursor is not blamed on the other order)."""
     _make(any_store, 2)
     for cursor in [
         "garbage!!",
@@ -152,9 +155,17 @@ def test_bad_cursor_is_invalid(any_store: ConversationStore, subtests: pytest.Su
         _encoded(["2024-01-01T00:00:00+00:00", "not-a-uuid"]),
         _encoded(["yesterday", str(uuid.uuid4())]),
         _encoded([1, 2, 3, 4]),
+        _encoded([]),
+        _encoded(["asc"]),
+        _encoded(["asc", "2024-01-01T00:00:00+00:00", "not-a-uuid"]),
+        _encoded(["asc", 1, 2, 3, 4]),
     ]:
-        with subtests.test(cursor=cursor), pytest.raises(InvalidInput, match="cursor"):
-            any_store.list_conversations(cursor=cursor)
+        for oldest_first in (False, True):
+            with (
+                subtests.test(cursor=cursor, oldest_first=oldest_first),
+                pytest.raises(InvalidInput, match="not one this listing handed out"),
+            ):
+                any_store.list_conversations(cursor=cursor, oldest_first=oldest_first)
 
 
 def test_cursor_of_another_ordering_is_invalid(any_store: ConversationStore) -> None:
@@ -167,6 +178,117 @@ def test_cursor_of_another_ordering_is_invalid(any_store: ConversationStore) -> 
         any_store.list_conversations(limit=1, pinned_first=True, cursor=plain)
     with pytest.raises(InvalidInput, match="cursor"):
         any_store.list_conversations(limit=1, cursor=pinned)
+
+
+def _set_updated_at(store: ConversationStore, updated: dict[str, dt.datetime]) -> None:
+    """Give conversations these updated_at values (ties included), as raw SQL: the API
+    moves updated_at to "now", which never ties on purpose."""
+    with store.database.engine.begin() as conn:
+        for cid, at in updated.items():
+            statement = conversations.update().where(conversations.c.id == cid)
+            assert conn.execute(statement.values(updated_at=at)).rowcount == 1
+
+
+def test_oldest_first_pages_through_ties(
+    any_store: ConversationStore, store: ConversationStore, subtests: pytest.Subtests
+) -> None:
+    """oldest_first lists least recently updated first, ties in updated_at by id, and its
+    keyset pages cover every conversation once, page boundaries falling inside ties; the
+    newest-first walk is its exact reverse (one tie-break, both ways)."""
+    ids = _make(any_store, 12)
+    base = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
+    # Three conversations per instant; the instants out of creation order.
+    updated = {cid: base + dt.timedelta(seconds=(3 - i // 3) * 7) for i, cid in enumerate(ids)}
+    _set_updated_at(store, updated)
+    oldest = sorted(ids, key=lambda cid: (updated[cid], cid))
+    assert oldest[:3] == sorted(ids[9:])  # the last created were updated first
+    assert [c.id for c in any_store.list_conversations(oldest_first=True)] == oldest
+    for limit in (1, 2, 3, 5, 12):
+        with subtests.test(limit=limit):
+            pages = _walk(any_store, limit=limit, oldest_first=True)
+            full, rest = divmod(len(ids), limit)
+            assert [len(p) for p in pages] == [limit] * full + ([rest] if rest else [])
+            assert [i for page in pages for i in page] == oldest
+            newest = [i for page in _walk(any_store, limit=limit) for i in page]
+            assert newest == oldest[::-1]
+
+
+def test_oldest_first_with_pinned_first(
+    any_store: ConversationStore, store: ConversationStore, subtests: pytest.Subtests
+) -> None:
+    """pinned_first with oldest_first: the pinned conversations oldest first, then the
+    others oldest first, across page boundaries inside either part and at the switch."""
+    ids = _make(any_store, 8)
+    for index in (2, 5, 6):
+        any_store.update_conversation(ids[index], pinned=True)
+    base = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
+    # A pinned and an unpinned conversation share each instant.
+    updated = {cid: base + dt.timedelta(seconds=(i % 4) * 5) for i, cid in enumerate(ids)}
+    _set_updated_at(store, updated)
+
+    def by_age(group: list[str]) -> list[str]:
+        return sorted(group, key=lambda cid: (updated[cid], cid))
+
+    pinned = by_age([ids[2], ids[5], ids[6]])
+    expected = pinned + by_age([cid for cid in ids if cid not in pinned])
+    first = any_store.list_conversations(pinned_first=True, oldest_first=True)
+    assert [c.id for c in first.items] == expected and first.next_cursor is None
+    for limit in (1, 2, 3, 4, 7):  # 3: the first page is exactly the pinned ones
+        with subtests.test(limit=limit):
+            pages = _walk(any_store, limit=limit, pinned_first=True, oldest_first=True)
+            assert [i for page in pages for i in page] == expected
+    newest = _walk(any_store, limit=2, pinned_first=True)
+    assert [i for page in newest for i in page] == pinned[::-1] + expected[:2:-1]
+
+
+def test_oldest_first_sees_a_conversation_updated_while_paging_at_the_end(
+    any_store: ConversationStore,
+) -> None:
+    """Oldest first, a conversation updated after its page was read moves to the end and
+    is listed there again; one updated before its page is listed once, at the end —
+    never skipped."""
+    ids = _make(any_store, 6)
+    page = any_store.list_conversations(limit=2, oldest_first=True)
+    assert [c.id for c in page.items] == ids[:2]
+    any_store.append_message(ids[0], "user", "seen already, now the newest")
+    any_store.update_conversation(ids[3], title="not seen yet, now the newest")
+    seen = [c.id for c in page.items]
+    cursor = page.next_cursor
+    while cursor is not None:
+        page = any_store.list_conversations(limit=2, oldest_first=True, cursor=cursor)
+        seen.extend(c.id for c in page.items)
+        cursor = page.next_cursor
+    assert seen == [ids[0], ids[1], ids[2], ids[4], ids[5], ids[0], ids[3]]
+
+
+def test_cursor_of_the_other_direction_is_refused(
+    any_store: ConversationStore, subtests: pytest.Subtests
+) -> None:
+    """A newest-first cursor given to an oldest-first listing (and back) is InvalidInput
+    naming the oldest_first to pass, never read as a position in the other order; a
+    cursor of the same direction but the other pinned_first is refused too."""
+    _make(any_store, 3)
+    for pinned_first in (False, True):
+        newest = any_store.list_conversations(limit=1, pinned_first=pinned_first).next_cursor
+        oldest = any_store.list_conversations(
+            limit=1, pinned_first=pinned_first, oldest_first=True
+        ).next_cursor
+        assert newest is not None and oldest is not None and newest != oldest
+        for cursor, oldest_first, fix in ((newest, True, "False"), (oldest, False, "True")):
+            with (
+                subtests.test(pinned_first=pinned_first, oldest_first=oldest_first),
+                pytest.raises(InvalidInput, match=f"pass oldest_first={fix} with it"),
+            ):
+                any_store.list_conversations(
+                    limit=1, pinned_first=pinned_first, oldest_first=oldest_first, cursor=cursor
+                )
+        with pytest.raises(InvalidInput, match="not one this listing handed out"):
+            any_store.list_conversations(
+                limit=1, pinned_first=not pinned_first, oldest_first=True, cursor=oldest
+            )
+    for value in (1, "yes", None):
+        with pytest.raises(InvalidInput, match="oldest_first"):
+            any_store.list_conversations(oldest_first=value)  # type: ignore[arg-type]
 
 
 def test_limit_must_be_1_to_1000(any_store: ConversationStore, subtests: pytest.Subtests) -> None:

@@ -30,7 +30,6 @@ from threadkeep.cli.output import (
     UNTITLED,
     ago,
     counted,
-    highlight,
     kinds,
     message_heading,
     new_table,
@@ -41,10 +40,11 @@ from threadkeep.cli.output import (
     stdout,
     title_text,
 )
+from threadkeep.cli.search import print_groups
 from threadkeep.cli.terminal import one_line, printable
 from threadkeep.errors import Conflict, InvalidInput
 from threadkeep.ids import new_id
-from threadkeep.models import Conversation, Message, group_hits
+from threadkeep.models import Conversation, Message
 from threadkeep.runtime.send import DEFAULT_PROVIDER, Runtime
 from threadkeep.store import ConversationStore
 from threadkeep.transfer.exporter import export_to_path
@@ -278,19 +278,7 @@ class ChatSession:
         if not page.items:
             note("no matches")
             return
-        for index, found in enumerate(group_hits(page.items)):
-            if index:
-                stdout.print()
-            heading = title_text(found.conversation_title)
-            heading.stylize("bold")
-            heading.append(f"  {found.conversation_id}", style="cyan")
-            heading.append(f"  {counted(len(found.hits), 'hit')}", style="dim")
-            stdout.print(heading, soft_wrap=True)
-            for hit in found.hits:
-                where = "title" if hit.seq is None else f"#{hit.seq} {hit.role or ''}".rstrip()
-                line = Text(f"  {where}  ", style="dim")
-                line.append_text(highlight(hit.snippet))
-                stdout.print(line, soft_wrap=True)
+        print_groups(page.items)
         more = " (more: threadkeep search)" if page.next_cursor else ""
         note(f"/resume ID opens one{more}")
 

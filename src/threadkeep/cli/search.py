@@ -123,7 +123,7 @@ def search(
         note("no matches" if cursor is None else "no more matches")
         return
     if group:
-        _print_groups(page.items)
+        print_groups(page.items)
     else:
         _print_hits(page.items)
     next_page(page.next_cursor)
@@ -159,7 +159,7 @@ def _print_hits(hits: list[SearchHit]) -> None:
         stdout.print(_snippet_line(hit, "    "), soft_wrap=True)
 
 
-def _print_groups(hits: list[SearchHit]) -> None:
+def print_groups(hits: list[SearchHit]) -> None:
     """A heading per conversation (in the order of its best hit), its hits below."""
     for index, found in enumerate(group_hits(hits)):
         if index:

@@ -5,9 +5,15 @@ conversation is simply not found (SPEC S8.2: never a 403, never data).
 
 Listing is keyset-paginated on ``(updated_at, id)`` descending — ``(pinned, updated_at,
 id)`` when pinned come first — and walks the matching index backwards, so a page costs
-its own size. The cursor is the sort key of the last item, base64-encoded JSON; it stays
-valid under concurrent writes (a conversation that moves to the top is seen on the
-first page, not twice).
+its own size; oldest first is the same key ascending, the index walked forwards (pinned
+first then means the pinned ones oldest first, then the rest oldest first). The cursor
+is the sort key of the last item, base64-encoded JSON, led by ``"asc"`` when oldest
+first: a cursor names its direction, so one used with the other order is refused
+rather than read as a position in it (newest-first cursors keep their old form, so
+those handed out before oldest-first existed still work). A cursor stays valid under
+concurrent writes: newest first, a conversation that moves to the top is seen on the
+first page, not twice; oldest first, a conversation updated while paging moves to the
+end and is seen there (again, if its page was read already) — never skipped.
 """
 
 from __future__ import annotations
@@ -92,22 +98,36 @@ def unpack_cursor(cursor: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
 
 
-def encode_cursor(key: list[Any]) -> str:
+# Leads an oldest-first cursor; newest-first cursors have no marker (their old form).
+_ASCENDING = "asc"
+
+
+def encode_cursor(key: list[Any], *, oldest_first: bool = False) -> str:
     """Encode a sort key (as :func:`list_page` returns it) into an opaque cursor."""
-    return pack_cursor(
-        [k.astimezone(dt.UTC).isoformat() if isinstance(k, dt.datetime) else k for k in key]
-    )
+    values = [k.astimezone(dt.UTC).isoformat() if isinstance(k, dt.datetime) else k for k in key]
+    return pack_cursor([_ASCENDING, *values] if oldest_first else values)
 
 
-def decode_cursor(cursor: str, pinned_first: bool) -> list[Any]:
-    """Parse a cursor made by :func:`encode_cursor` for the same ordering."""
+def decode_cursor(cursor: str, pinned_first: bool, *, oldest_first: bool = False) -> list[Any]:
+    """Parse a cursor made by :func:`encode_cursor` for the same ordering.
+
+    A well-formed cursor of the other direction gets its own message (it is an easy
+    mistake to make, and the fix is to pass the same ``oldest_first``); anything else
+    that is not a cursor of this ordering is the generic "not one this listing handed
+    out".
+    """
     problem = "cursor is not one this listing handed out; start again without a cursor"
     try:
         key = unpack_cursor(cursor)
     except ValueError:  # also binascii.Error and UnicodeDecodeError
         raise InvalidInput(problem) from None
+    if not isinstance(key, list):
+        raise InvalidInput(problem)
+    ascending = bool(key) and key[0] == _ASCENDING
+    if ascending:
+        key = key[1:]
     size = 3 if pinned_first else 2
-    if not isinstance(key, list) or len(key) != size:
+    if len(key) != size:
         raise InvalidInput(problem)
     try:
         if pinned_first and not isinstance(key[0], bool):
@@ -118,6 +138,12 @@ def decode_cursor(cursor: str, pinned_first: bool) -> list[Any]:
         key[-1] = check_uuid(key[-1])
     except (ValueError, TypeError, InvalidInput):
         raise InvalidInput(problem) from None
+    if ascending != oldest_first:
+        made, asked = ("oldest", "newest") if ascending else ("newest", "oldest")
+        raise InvalidInput(
+            f"cursor is from the {made}-first order and cannot continue the {asked}-first "
+            f"one: pass oldest_first={ascending} with it, or start again without a cursor"
+        )
     return list(key)
 
 
@@ -162,14 +188,17 @@ _FILTER_NAMES = tuple(field.name for field in dataclasses.fields(ConversationFil
 _listings: dict[tuple[Any, ...], Prepared] = {}
 
 
-def _listing(dialect: str, present: tuple[str, ...], pinned: bool | None, keyset: bool) -> Prepared:
+def _listing(
+    dialect: str, present: tuple[str, ...], pinned: bool | None, keyset: bool, ascending: bool
+) -> Prepared:
     """The listing query for this set of filters, built once per shape.
 
     ``pinned`` narrows to pinned (``True``) or unpinned (``False``) rows for the two
     phases of a pinned-first listing. The keyset condition is a row-value comparison
-    ``(updated_at, id) < (:u, :i)``, which both engines answer from the index.
+    ``(updated_at, id) < (:u, :i)`` (``>`` oldest first), which both engines answer
+    from the index, walked backwards or forwards.
     """
-    key = (dialect, present, pinned, keyset)
+    key = (dialect, present, pinned, keyset, ascending)
     if key not in _listings:
         query = sa.select(t).where(t.c.owner == sa.bindparam("owner"))
         for name, condition in _FILTERS:
@@ -180,14 +209,17 @@ def _listing(dialect: str, present: tuple[str, ...], pinned: bool | None, keyset
         if pinned is not None:
             query = query.where(t.c.pinned == sa.true() if pinned else t.c.pinned == sa.false())
         if keyset:
-            query = query.where(
-                sa.tuple_(t.c.updated_at, t.c.id)
-                < sa.tuple_(
-                    sa.bindparam("after_updated_at", type_=t.c.updated_at.type),
-                    sa.bindparam("after_id", type_=t.c.id.type),
-                )
+            sort_key = sa.tuple_(t.c.updated_at, t.c.id)
+            position = sa.tuple_(
+                sa.bindparam("after_updated_at", type_=t.c.updated_at.type),
+                sa.bindparam("after_id", type_=t.c.id.type),
             )
-        query = query.order_by(t.c.updated_at.desc(), t.c.id.desc()).limit(sa.bindparam("n"))
+            query = query.where(sort_key > position if ascending else sort_key < position)
+        if ascending:
+            query = query.order_by(t.c.updated_at.asc(), t.c.id.asc())
+        else:
+            query = query.order_by(t.c.updated_at.desc(), t.c.id.desc())
+        query = query.limit(sa.bindparam("n"))
         _listings[key] = Prepared(query)
     return _listings[key]
 
@@ -199,9 +231,10 @@ def _page(
     pinned: bool | None,
     after: list[Any] | None,
     limit: int,
+    ascending: bool,
 ) -> tuple[list[Conversation], list[Any] | None, int]:
     """One phase: items, the key after the last returned row, and the raw row count."""
-    statement = _listing(conn.dialect.name, present, pinned, after is not None)
+    statement = _listing(conn.dialect.name, present, pinned, after is not None, ascending)
     run = dict(params, n=limit + 1)
     if after is not None:
         run["after_updated_at"], run["after_id"] = after
@@ -224,8 +257,10 @@ def list_page(
     limit: int,
     pinned_first: bool,
     after: list[Any] | None,
+    oldest_first: bool = False,
 ) -> tuple[list[Conversation], list[Any] | None]:
-    """Up to ``limit`` conversations after the keyset position ``after``.
+    """Up to ``limit`` conversations after the keyset position ``after``, most recently
+    updated first (least recently, ``oldest_first``).
 
     Returns the items and the sort key to continue from (``None`` on the last page).
     Damaged rows are skipped but still advance the key, so paging never stalls.
@@ -243,19 +278,19 @@ def list_page(
             present.append(name)
     shape = tuple(present)
     if not pinned_first:
-        items, key, count = _page(conn, params, shape, None, after, limit)
+        items, key, count = _page(conn, params, shape, None, after, limit, oldest_first)
         return items, key if count > limit else None
     items = []
     if after is None or after[0] is True:
         items, key, count = _page(
-            conn, params, shape, True, None if after is None else after[1:], limit
+            conn, params, shape, True, None if after is None else after[1:], limit, oldest_first
         )
         if count > limit:
             return items, [True, *key] if key else None
         after = None
     remaining = limit - len(items)
     more, key, count = _page(
-        conn, params, shape, False, None if after is None else after[1:], remaining
+        conn, params, shape, False, None if after is None else after[1:], remaining, oldest_first
     )
     if count > remaining:
         # The page is full: continue after its last row (which may be a pinned one).

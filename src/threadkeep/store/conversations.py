@@ -132,14 +132,20 @@ class ConversationsMixin(StoreBase):
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
         pinned_first: bool = False,
+        oldest_first: bool = False,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Conversation]:
         """Conversations, most recently updated first, one keyset page at a time.
 
         ``status`` is ``active``, ``archived``, ``trash`` (what cleanup moved there) or
-        ``None``/``"all"``. Pass the returned ``next_cursor`` back as ``cursor`` (with
-        the same filters and ``pinned_first``) for the next page. Each item carries
+        ``None``/``"all"``. ``oldest_first`` lists least recently updated first instead
+        (with ``pinned_first``: the pinned ones oldest first, then the others). Pass the
+        returned ``next_cursor`` back as ``cursor`` (with the same filters,
+        ``pinned_first`` and ``oldest_first``) for the next page; a cursor from the
+        other order is ``InvalidInput``. Newest first, a conversation updated while
+        someone pages moves to the top and is not seen again; oldest first it moves to
+        the end and is seen there, so a walk never misses one. Each item carries
         ``message_count`` and ``preview`` (the start of the latest user/assistant text
         message).
         """
@@ -155,14 +161,28 @@ class ConversationsMixin(StoreBase):
             created_before=_check_datetime(created_before, "created_before"),
         )
         limit = check_limit(limit)
-        after = None if cursor is None else conversation_rows.decode_cursor(cursor, pinned_first)
+        pinned_first = _check_bool(pinned_first, "pinned_first")
+        oldest_first = _check_bool(oldest_first, "oldest_first")
+        after = (
+            None
+            if cursor is None
+            else conversation_rows.decode_cursor(cursor, pinned_first, oldest_first=oldest_first)
+        )
         with self._db.query() as conn:
             items, next_key = conversation_rows.list_page(
-                conn, self._owner, where, limit=limit, pinned_first=pinned_first, after=after
+                conn,
+                self._owner,
+                where,
+                limit=limit,
+                pinned_first=pinned_first,
+                oldest_first=oldest_first,
+                after=after,
             )
         return Page(
             items=items,
-            next_cursor=None if next_key is None else conversation_rows.encode_cursor(next_key),
+            next_cursor=None
+            if next_key is None
+            else conversation_rows.encode_cursor(next_key, oldest_first=oldest_first),
         )
 
     def update_conversation(

@@ -62,20 +62,24 @@ run that needs it fails with ``ProviderError`` naming ``pip install 'threadkeep[
 from __future__ import annotations
 
 import importlib
-import json
-import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from threadkeep.errors import InvalidInput, ProviderError, ProviderSessionInvalid
-from threadkeep.redact import redact_text
 from threadkeep.runtime.providers.anthropic_stream import Reply
+from threadkeep.runtime.providers.api_settings import ApiSettings
 from threadkeep.runtime.providers.base import (
     ProviderEvent,
     ProviderRequest,
+)
+from threadkeep.runtime.providers.http_errors import (
+    connection_failure,
+    package_missing,
+    quoted,
+    scrub,
+    setup_failure,
 )
 from threadkeep.runtime.titles import clean_title
 from threadkeep.settings import Settings
@@ -101,7 +105,6 @@ _TITLE_PROMPT = (
 )
 _TITLE_INPUT_CHARS = 2_000
 _TITLE_MAX_TOKENS = 24
-_DETAIL_CHARS = 300
 # What an HTTP error status means and what to check (5xx without an entry: the server).
 _STATUS = {
     400: ("rejected the request", "check anthropic_model and anthropic_max_tokens"),
@@ -137,7 +140,7 @@ _CUT_SHORT = {
 }
 
 
-class AnthropicProvider:
+class AnthropicProvider(ApiSettings):
     """Replies from the Anthropic Messages API; see the module docstring.
 
     ``base_url`` is the API root (no ``/v1``); ``api_key`` ``None`` means none
@@ -146,6 +149,10 @@ class AnthropicProvider:
     """
 
     name = "anthropic"
+    vendor_host = _ANTHROPIC_HOST
+    key_variable = "ANTHROPIC_API_KEY"
+    model_example = "claude-sonnet-4-5"
+    path = "/v1/messages"
 
     def __init__(
         self,
@@ -156,12 +163,8 @@ class AnthropicProvider:
         max_tokens: int = 4096,
         max_retries: int = 2,
     ) -> None:
-        self.base_url = base_url
-        self.model = model
+        super().__init__(base_url=base_url, api_key=api_key, model=model, max_retries=max_retries)
         self.max_tokens = max_tokens
-        self.max_retries = max_retries
-        # Kept as a SecretStr, so no repr or debugger view of the provider shows it.
-        self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnthropicProvider:
@@ -173,11 +176,6 @@ class AnthropicProvider:
             model=settings.anthropic_model,
             max_tokens=settings.anthropic_max_tokens,
         )
-
-    @property
-    def endpoint(self) -> str:
-        """The URL requests go to, as messages name it (a password in it masked)."""
-        return redact_text(self.base_url.rstrip("/") + "/v1/messages")[0]
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         model = self._model(request.model)
@@ -254,46 +252,17 @@ class AnthropicProvider:
 
     # ------------------------------------------------------------------ configuration
 
-    def _model(self, requested: str | None) -> str:
-        model = requested or self.model
-        if not model:
-            raise InvalidInput(
-                "the anthropic provider has no model: set the anthropic_model setting "
-                "(THREADKEEP_ANTHROPIC_MODEL, e.g. claude-sonnet-4-5) or name a model "
-                "when sending"
-            )
-        return model
-
-    def _key(self) -> str | None:
-        """The key to send, or ``None`` to send none (see the module docstring)."""
-        if self._api_key is not None:
-            return self._api_key.get_secret_value()
-        if urlsplit(self.base_url).hostname != _ANTHROPIC_HOST:
-            return None
-        key = os.environ.get("ANTHROPIC_API_KEY", "").strip()
-        if not key:
-            raise InvalidInput(
-                f"the anthropic provider has no API key for {self.endpoint}: set the "
-                "anthropic_api_key setting (THREADKEEP_ANTHROPIC_API_KEY) or ANTHROPIC_API_KEY"
-            )
-        return key
-
     def _client(self, key: str | None) -> AsyncAnthropic:
         try:
             from anthropic import AnthropicError, AsyncAnthropic
         except ImportError:
-            raise ProviderError(
-                "the anthropic provider needs the anthropic package, which is not "
-                f"installed: {INSTALL_HINT}"
-            ) from None
+            raise package_missing(self.name, INSTALL_HINT) from None
         try:
             return AsyncAnthropic(
                 base_url=self.base_url, api_key=key or _NO_KEY, max_retries=self.max_retries
             )
         except (AnthropicError, ValueError) as error:
-            raise ProviderError(
-                f"cannot set up the anthropic client for {self.endpoint}: {_scrub(str(error), key)}"
-            ) from None
+            raise setup_failure(self.name, self.endpoint, error, key) from None
 
     # ------------------------------------------------------------------------- errors
 
@@ -332,23 +301,17 @@ class AnthropicProvider:
             )
         if isinstance(error, (APIConnectionError, *_transport_errors())):
             cause = error.__cause__ if isinstance(error, APIConnectionError) else error
-            said = _scrub(str(cause or error) or type(cause or error).__name__, key)
-            if mid_reply:
-                return ProviderError(
-                    f"the connection to {where} was lost in the middle of the reply ({said}); "
-                    "the reply is incomplete: try again"
-                )
-            return ProviderError(
-                f"cannot connect to {where} ({said}); check anthropic_base_url and that "
-                "the server is running and reachable"
+            said = scrub(str(cause or error) or type(cause or error).__name__, key)
+            return connection_failure(
+                where, said, setting="anthropic_base_url", mid_reply=mid_reply
             )
         if isinstance(error, ValueError):
             return ProviderError(
                 f"{where} sent a stream that cannot be read as Messages API events "
-                f"({_scrub(str(error), key)}); check that anthropic_base_url is the "
+                f"({scrub(str(error), key)}); check that anthropic_base_url is the "
                 "Anthropic API root"
             )
-        detail = _scrub(getattr(error, "message", None) or str(error), key)
+        detail = scrub(getattr(error, "message", None) or str(error), key)
         return ProviderError(f"the request to {where} failed: {detail}")
 
 
@@ -426,13 +389,6 @@ def _transport_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
-def _scrub(text: str, key: str | None) -> str:
-    """``text`` with the configured key and anything that looks like a secret masked."""
-    if key:
-        text = text.replace(key, "***")
-    return redact_text(text)[0]
-
-
 def _server_words(body: object, key: str | None) -> tuple[str, str]:
     """The error's type and what the server said (the API's ``error.type`` and
     ``error.message``, or the body), scrubbed and cut short."""
@@ -441,11 +397,4 @@ def _server_words(body: object, key: str | None) -> tuple[str, str]:
         kind, message = error.get("type"), error.get("message")
     else:
         kind, message = None, body
-    if message is None:
-        text = ""
-    else:
-        text = message if isinstance(message, str) else json.dumps(message, default=str)
-    text = " ".join(text.split())
-    if len(text) > _DETAIL_CHARS:
-        text = text[: _DETAIL_CHARS - 1] + "…"
-    return (kind if isinstance(kind, str) else ""), _scrub(text, key)
+    return (kind if isinstance(kind, str) else ""), quoted(message, key)

@@ -13,11 +13,11 @@ does not validate events, so every field used is checked here and a malformed on
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from threadkeep.runtime.providers.base import ProviderEvent, TextDelta, ToolCall, Usage
+from threadkeep.runtime.providers.tool_arguments import decoded
 
 __all__ = ["Reply"]
 
@@ -33,7 +33,7 @@ class _PendingToolUse:
         if not self.pieces:
             arguments = self.start_input if self.start_input is not None else {}
         else:
-            arguments = _decoded("".join(self.pieces))
+            arguments = decoded("".join(self.pieces))
         return ToolCall(call_id=self.tool_id, name=self.name, arguments=arguments)
 
 
@@ -133,15 +133,6 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("a text delta's text is not a string")
     return value
-
-
-def _decoded(arguments: str) -> Any:
-    if not arguments.strip():
-        return {}
-    try:
-        return json.loads(arguments)
-    except ValueError:
-        return arguments
 
 
 def _count(value: Any) -> int | None:

@@ -1,8 +1,9 @@
 """``claude-code``: Claude Code's CLI as a subprocess, streamed (SPEC S4.3, S4.2).
 
 Each reply is one run of the ``claude`` program (the ``claude_code_command`` setting),
-in ``cli_provider_cwd`` (Claude Code keeps its sessions per directory), spawned and
-stopped by :mod:`~threadkeep.runtime.providers.subprocess_cli`::
+in ``cli_provider_cwd`` (Claude Code keeps its sessions per directory), driven as
+:mod:`~threadkeep.runtime.providers.cli_provider` describes (spawned and stopped by
+:mod:`~threadkeep.runtime.providers.subprocess_cli`)::
 
     claude -p --output-format stream-json --verbose --include-partial-messages
            [--model M] [--resume SESSION_ID] [--append-system-prompt PREAMBLE]
@@ -82,30 +83,19 @@ it started (its process group) and reaps it, as ``subprocess_cli`` describes.
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
-from threadkeep.errors import InvalidInput, ProviderError, ProviderSessionInvalid
+from threadkeep.errors import ProviderError, ProviderSessionInvalid
 from threadkeep.runtime.providers.base import (
     ProviderEvent,
-    ProviderRequest,
     SessionStarted,
     TextDelta,
     ToolCall,
     ToolResult,
     Usage,
 )
-from threadkeep.runtime.providers.cli_prompt import CliPrompt, cli_prompt, title_prompt
-from threadkeep.runtime.providers.subprocess_cli import (
-    TERMINATE_GRACE,
-    CliProcess,
-    find_executable,
-    shorten,
-)
-from threadkeep.runtime.titles import clean_title
-from threadkeep.settings import Settings
+from threadkeep.runtime.providers.cli_provider import CliProvider, CliReader, CliRun
+from threadkeep.runtime.providers.subprocess_cli import CliProcess, shorten
 
 __all__ = ["INSTALL_HINT", "SESSION_MISSING", "SYSTEM_ARG_LIMIT", "ClaudeCodeProvider"]
 
@@ -117,10 +107,6 @@ INSTALL_HINT = (
 SESSION_MISSING = "No conversation found with session ID"
 #: The longest preamble passed as an argument (Linux allows 128 KiB per argument).
 SYSTEM_ARG_LIMIT = 100_000
-
-# A session id as Claude Code makes them (a UUID), loosely: no leading "-", which the
-# CLI would read as an option, and nothing a shell or a path would treat specially.
-_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 _ERROR_SUBTYPES = {
     "error_during_execution": "failed during execution",
     "error_max_turns": "stopped at its maximum number of turns",
@@ -128,73 +114,19 @@ _ERROR_SUBTYPES = {
 }
 
 
-class ClaudeCodeProvider:
-    """Replies from Claude Code's CLI; see the module docstring.
-
-    ``command``: the executable (a name on ``PATH`` or a path); ``cwd``: where it runs
-    (``None``: the current directory); ``terminate_grace``: seconds between ``SIGTERM``
-    and ``SIGKILL`` when a run is stopped.
-    """
+class ClaudeCodeProvider(CliProvider):
+    """Replies from Claude Code's CLI; see the module docstring and
+    :class:`~threadkeep.runtime.providers.cli_provider.CliProvider`."""
 
     name = "claude-code"
+    default_command = "claude"
+    product = "Claude Code"
+    setting = "claude_code_command"
+    install_hint = INSTALL_HINT
+    title_options = ("--max-turns", "1", "--no-session-persistence")
 
-    def __init__(
-        self,
-        *,
-        command: str = "claude",
-        cwd: str | None = None,
-        terminate_grace: float = TERMINATE_GRACE,
-    ) -> None:
-        self.command = command
-        self.cwd = cwd
-        self.terminate_grace = terminate_grace
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ClaudeCodeProvider:
-        """The provider of ``claude_code_command`` in ``cli_provider_cwd`` (no I/O: the
-        executable is looked up when a run starts)."""
-        return cls(command=settings.claude_code_command, cwd=settings.cli_provider_cwd)
-
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
-        prompt = cli_prompt(request, self.name)
-        session = request.session_id
-        if session is not None and not _SESSION_ID.fullmatch(session):
-            raise ProviderSessionInvalid(
-                f"{session!r:.80} is not a Claude Code session id, so it cannot be resumed"
-            )
-        if request.model is not None and (not request.model or request.model.startswith("-")):
-            raise InvalidInput(f"{request.model!r:.80} is not a model name Claude Code takes")
-        # aclosing: closing this stream must close the run's generator now, which stops
-        # the child in its ``finally`` — not whenever the inner generator is collected.
-        run = self._run(prompt, session=session, model=request.model, extra=())
-        async with contextlib.aclosing(run) as events:
-            async for event in events:
-                yield event
-
-    async def title(self, text: str) -> str | None:
-        """3-6 words from one non-resumed, unsaved Claude Code run (module docstring);
-        ``None`` when it answers nothing; ``ProviderError`` when the run fails."""
-        pieces: list[str] = []
-        prompt = CliPrompt(title_prompt(text), None)
-        extra = ("--max-turns", "1", "--no-session-persistence")
-        run = self._run(prompt, session=None, model=None, extra=extra)
-        async with contextlib.aclosing(run) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    pieces.append(event.text)
-        return clean_title("".join(pieces))
-
-    @property
-    def label(self) -> str:
-        """How messages name the CLI."""
-        return f"{self.command} (the {self.name} provider)"
-
-    async def _run(
-        self, prompt: CliPrompt, *, session: str | None, model: str | None, extra: Sequence[str]
-    ) -> AsyncGenerator[ProviderEvent, None]:
-        executable = find_executable(
-            self.command, provider=self.name, setting="claude_code_command", install=INSTALL_HINT
-        )
+    def command_line(self, executable: str, run: CliRun) -> tuple[list[str], str]:
+        prompt, session, model = run.prompt, run.session, run.model
         argv = [executable, "-p", "--output-format", "stream-json", "--verbose"]
         argv.append("--include-partial-messages")
         if model:
@@ -207,35 +139,18 @@ class ClaudeCodeProvider:
                 argv += ["--append-system-prompt", prompt.preamble]
             else:
                 stdin = prompt.combined()
-        argv += extra
-        process = await CliProcess.start(
-            argv,
-            stdin=stdin,
-            cwd=self.cwd,
-            label=self.label,
-            provider=self.name,
-            terminate_grace=self.terminate_grace,
-        )
-        reader = _Reader(process, resuming=session)
-        try:
-            while (line := await process.next_json()) is not None:
-                for event in reader.feed(line):
-                    yield event
-            status = await process.finish()
-            for event in reader.end(status):
-                yield event
-        finally:
-            await process.aclose()
+        argv += run.extra
+        return argv, stdin
+
+    def reader(self, process: CliProcess, *, resuming: str | None) -> CliReader:
+        return _Reader(process, resuming=resuming)
 
 
-class _Reader:
+class _Reader(CliReader):
     """Claude Code's stream-json lines in, provider events out (module docstring)."""
 
     def __init__(self, process: CliProcess, *, resuming: str | None) -> None:
-        self.process = process
-        self.resuming = resuming
-        self.confirmed = resuming is None  # a resumed session is shown to exist
-        self.held: list[ProviderEvent] = []  # events held back until it is
+        super().__init__(process, resuming=resuming)
         self.session_id: str | None = None  # the last one reported
         self.result: dict[str, Any] | None = None
         self.emitted: dict[str, str] = {}  # per message id: text given as TextDelta
@@ -243,18 +158,6 @@ class _Reader:
         self.current = ""  # the message id the stream events are about
         self.text_of: str | None = None  # message whose text came last (None: a tool since)
         self.tools = 0
-
-    def feed(self, line: dict[str, Any]) -> list[ProviderEvent]:
-        events = self._read(line)
-        return self._release(events)
-
-    def _release(self, events: list[ProviderEvent]) -> list[ProviderEvent]:
-        if not self.confirmed:
-            self.held.extend(events)
-            return []
-        if self.held:
-            events, self.held = [*self.held, *events], []
-        return events
 
     def _read(self, line: dict[str, Any]) -> list[ProviderEvent]:
         kind = line.get("type")

@@ -1,8 +1,8 @@
 """``codex``: OpenAI Codex's CLI as a subprocess, its JSON events read (SPEC S4.3, S4.2).
 
 Each reply is one run of the ``codex`` program (the ``codex_command`` setting), in
-``cli_provider_cwd``, spawned and stopped by
-:mod:`~threadkeep.runtime.providers.subprocess_cli`::
+``cli_provider_cwd``, driven as :mod:`~threadkeep.runtime.providers.cli_provider`
+describes (spawned and stopped by :mod:`~threadkeep.runtime.providers.subprocess_cli`)::
 
     codex exec --json --skip-git-repo-check [--model M] [resume SESSION_ID] -
 
@@ -70,31 +70,20 @@ it started (its process group) and reaps it, as ``subprocess_cli`` describes.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
-from threadkeep.errors import InvalidInput, ProviderSessionInvalid
+from threadkeep.errors import ProviderSessionInvalid
 from threadkeep.runtime.providers.base import (
     ProviderEvent,
-    ProviderRequest,
     SessionStarted,
     TextDelta,
     ToolCall,
     ToolResult,
     Usage,
 )
-from threadkeep.runtime.providers.cli_prompt import CliPrompt, cli_prompt, title_prompt
-from threadkeep.runtime.providers.subprocess_cli import (
-    TERMINATE_GRACE,
-    CliProcess,
-    find_executable,
-    shorten,
-)
-from threadkeep.runtime.titles import clean_title
-from threadkeep.settings import Settings
+from threadkeep.runtime.providers.cli_provider import CliProvider, CliReader, CliRun
+from threadkeep.runtime.providers.subprocess_cli import CliProcess, shorten
 
 __all__ = ["INSTALL_HINT", "SESSION_MISSING", "CodexProvider"]
 
@@ -109,130 +98,47 @@ SESSION_MISSING = (
     "thread not found",
 )
 _UPDATE_HINT = "update it with `npm install -g @openai/codex@latest`"
-
-# See claude_code._SESSION_ID: an id as Codex makes them (a UUID), loosely.
-_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 # Items that are not tools and not reply text.
 _NOT_TOOLS = frozenset({"reasoning", "todo_list", "plan", "error"})
 
 
-class CodexProvider:
-    """Replies from the Codex CLI's ``exec`` mode; see the module docstring.
-
-    ``command``: the executable (a name on ``PATH`` or a path); ``cwd``: where it runs
-    (``None``: the current directory); ``terminate_grace``: seconds between ``SIGTERM``
-    and ``SIGKILL`` when a run is stopped.
-    """
+class CodexProvider(CliProvider):
+    """Replies from the Codex CLI's ``exec`` mode; see the module docstring and
+    :class:`~threadkeep.runtime.providers.cli_provider.CliProvider`."""
 
     name = "codex"
+    default_command = "codex"
+    product = "Codex"
+    setting = "codex_command"
+    install_hint = INSTALL_HINT
+    title_options = ("--sandbox", "read-only", "--ephemeral")
 
-    def __init__(
-        self,
-        *,
-        command: str = "codex",
-        cwd: str | None = None,
-        terminate_grace: float = TERMINATE_GRACE,
-    ) -> None:
-        self.command = command
-        self.cwd = cwd
-        self.terminate_grace = terminate_grace
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CodexProvider:
-        """The provider of ``codex_command`` in ``cli_provider_cwd`` (no I/O: the
-        executable is looked up when a run starts)."""
-        return cls(command=settings.codex_command, cwd=settings.cli_provider_cwd)
-
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
-        prompt = cli_prompt(request, self.name)
-        session = request.session_id
-        if session is not None and not _SESSION_ID.fullmatch(session):
-            raise ProviderSessionInvalid(
-                f"{session!r:.80} is not a Codex session id, so it cannot be resumed"
-            )
-        if request.model is not None and (not request.model or request.model.startswith("-")):
-            raise InvalidInput(f"{request.model!r:.80} is not a model name Codex takes")
-        # aclosing: closing this stream must close the run's generator now, which stops
-        # the child in its ``finally`` — not whenever the inner generator is collected.
-        run = self._run(prompt, session=session, model=request.model, extra=())
-        async with contextlib.aclosing(run) as events:
-            async for event in events:
-                yield event
-
-    async def title(self, text: str) -> str | None:
-        """3-6 words from one non-resumed, unsaved Codex run (module docstring);
-        ``None`` when it answers nothing; ``ProviderError`` when the run fails."""
-        pieces: list[str] = []
-        prompt = CliPrompt(title_prompt(text), None)
-        extra = ("--sandbox", "read-only", "--ephemeral")
-        run = self._run(prompt, session=None, model=None, extra=extra)
-        async with contextlib.aclosing(run) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    pieces.append(event.text)
-        return clean_title("".join(pieces))
-
-    @property
-    def label(self) -> str:
-        """How messages name the CLI."""
-        return f"{self.command} (the {self.name} provider)"
-
-    async def _run(
-        self, prompt: CliPrompt, *, session: str | None, model: str | None, extra: Sequence[str]
-    ) -> AsyncGenerator[ProviderEvent, None]:
-        executable = find_executable(
-            self.command, provider=self.name, setting="codex_command", install=INSTALL_HINT
-        )
+    def command_line(self, executable: str, run: CliRun) -> tuple[list[str], str]:
         argv = [executable, "exec", "--json", "--skip-git-repo-check"]
-        if model:
-            argv += ["--model", model]
-        argv += extra
-        if session is not None:
-            argv += ["resume", session]
+        if run.model:
+            argv += ["--model", run.model]
+        argv += run.extra
+        if run.session is not None:
+            argv += ["resume", run.session]
         argv.append("-")  # the prompt: stdin
-        process = await CliProcess.start(
-            argv,
-            stdin=prompt.combined(),
-            cwd=self.cwd,
-            label=self.label,
-            provider=self.name,
-            terminate_grace=self.terminate_grace,
-        )
-        reader = _Reader(process, resuming=session)
-        try:
-            while (line := await process.next_json()) is not None:
-                for event in reader.feed(line):
-                    yield event
-            status = await process.finish()
-            for event in reader.end(status):
-                yield event
-        finally:
-            await process.aclose()
+        return argv, run.prompt.combined()
+
+    def reader(self, process: CliProcess, *, resuming: str | None) -> CliReader:
+        return _Reader(process, resuming=resuming)
 
 
-class _Reader:
-    """``codex exec --json`` events in, provider events out (module docstring)."""
+class _Reader(CliReader):
+    """``codex exec --json`` events in, provider events out (module docstring); here a
+    resumed run is confirmed by ``thread.started`` naming the thread asked for."""
 
     def __init__(self, process: CliProcess, *, resuming: str | None) -> None:
-        self.process = process
-        self.resuming = resuming
-        self.confirmed = resuming is None  # the resumed thread is the one asked for
-        self.held: list[ProviderEvent] = []  # events held back until it is
+        super().__init__(process, resuming=resuming)
         self.thread_id: str | None = None
         self.started: set[str] = set()  # tool items reported as started
         self.completed = False
         self.failed: str | None = None
         self.last_error: str | None = None
         self.after_text = False  # the last event given was reply text
-
-    def feed(self, line: dict[str, Any]) -> list[ProviderEvent]:
-        events = self._read(line)
-        if not self.confirmed:
-            self.held.extend(events)
-            return []
-        if self.held:
-            events, self.held = [*self.held, *events], []
-        return events
 
     def _read(self, line: dict[str, Any]) -> list[ProviderEvent]:
         kind = line.get("type")

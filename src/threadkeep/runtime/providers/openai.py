@@ -65,17 +65,14 @@ is imported on first use: threadkeep runs without it, and a run that needs it fa
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from threadkeep.errors import InvalidInput, ProviderError, ProviderSessionInvalid
-from threadkeep.redact import redact_text
+from threadkeep.runtime.providers.api_settings import ApiSettings
 from threadkeep.runtime.providers.base import (
     ProviderEvent,
     ProviderRequest,
@@ -83,6 +80,14 @@ from threadkeep.runtime.providers.base import (
     ToolCall,
     Usage,
 )
+from threadkeep.runtime.providers.http_errors import (
+    connection_failure,
+    package_missing,
+    quoted,
+    scrub,
+    setup_failure,
+)
+from threadkeep.runtime.providers.tool_arguments import decoded
 from threadkeep.runtime.titles import clean_title
 from threadkeep.settings import Settings
 
@@ -105,10 +110,9 @@ _TITLE_PROMPT = (
 )
 _TITLE_INPUT_CHARS = 2_000
 _TITLE_MAX_TOKENS = 24
-_DETAIL_CHARS = 300
 
 
-class OpenAIProvider:
+class OpenAIProvider(ApiSettings):
     """Replies from an OpenAI-compatible chat-completions endpoint; see the module docstring.
 
     ``base_url`` is the API root (``.../v1``); ``api_key`` ``None`` means none
@@ -116,6 +120,10 @@ class OpenAIProvider:
     """
 
     name = "openai"
+    vendor_host = _OPENAI_HOST
+    key_variable = "OPENAI_API_KEY"
+    model_example = "gpt-4o-mini or llama3.2"
+    path = "/chat/completions"
 
     def __init__(
         self,
@@ -125,11 +133,7 @@ class OpenAIProvider:
         model: str | None = None,
         max_retries: int = 2,
     ) -> None:
-        self.base_url = base_url
-        self.model = model
-        self.max_retries = max_retries
-        # Kept as a SecretStr, so no repr or debugger view of the provider shows it.
-        self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        super().__init__(base_url=base_url, api_key=api_key, model=model, max_retries=max_retries)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIProvider:
@@ -140,11 +144,6 @@ class OpenAIProvider:
             api_key=settings.openai_api_key,
             model=settings.openai_model,
         )
-
-    @property
-    def endpoint(self) -> str:
-        """The URL requests go to, as messages name it (a password in it masked)."""
-        return redact_text(self.base_url.rstrip("/") + "/chat/completions")[0]
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         model = self._model(request.model)
@@ -234,46 +233,17 @@ class OpenAIProvider:
 
     # ------------------------------------------------------------------ configuration
 
-    def _model(self, requested: str | None) -> str:
-        model = requested or self.model
-        if not model:
-            raise InvalidInput(
-                "the openai provider has no model: set the openai_model setting "
-                "(THREADKEEP_OPENAI_MODEL, e.g. gpt-4o-mini or llama3.2) or name a model "
-                "when sending"
-            )
-        return model
-
-    def _key(self) -> str | None:
-        """The key to send, or ``None`` to send none (see the module docstring)."""
-        if self._api_key is not None:
-            return self._api_key.get_secret_value()
-        if urlsplit(self.base_url).hostname != _OPENAI_HOST:
-            return None
-        key = os.environ.get("OPENAI_API_KEY", "").strip()
-        if not key:
-            raise InvalidInput(
-                f"the openai provider has no API key for {self.endpoint}: set the "
-                "openai_api_key setting (THREADKEEP_OPENAI_API_KEY) or OPENAI_API_KEY"
-            )
-        return key
-
     def _client(self, key: str | None) -> AsyncOpenAI:
         try:
             from openai import AsyncOpenAI, OpenAIError
         except ImportError:
-            raise ProviderError(
-                "the openai provider needs the openai package, which is not installed: "
-                f"{INSTALL_HINT}"
-            ) from None
+            raise package_missing(self.name, INSTALL_HINT) from None
         try:
             return AsyncOpenAI(
                 base_url=self.base_url, api_key=key or _NO_KEY, max_retries=self.max_retries
             )
         except OpenAIError as error:
-            raise ProviderError(
-                f"cannot set up the openai client for {self.endpoint}: {_scrub(str(error), key)}"
-            ) from None
+            raise setup_failure(self.name, self.endpoint, error, key) from None
 
     # ------------------------------------------------------------------------- errors
 
@@ -320,24 +290,16 @@ class OpenAIProvider:
                 "overloaded, then try again"
             )
         if isinstance(error, APIConnectionError):
-            cause = _scrub(str(error.__cause__ or error), key)
-            if mid_reply:
-                return ProviderError(
-                    f"the connection to {where} was lost in the middle of the reply ({cause}); "
-                    "the reply is incomplete: try again"
-                )
-            return ProviderError(
-                f"cannot connect to {where} ({cause}); check openai_base_url and that the "
-                "server is running and reachable"
-            )
+            cause = scrub(str(error.__cause__ or error), key)
+            return connection_failure(where, cause, setting="openai_base_url", mid_reply=mid_reply)
         if isinstance(error, ValueError):
             return ProviderError(
                 f"{where} sent a stream that cannot be read as chat-completion chunks "
-                f"({_scrub(str(error), key)}); check that openai_base_url is an "
+                f"({scrub(str(error), key)}); check that openai_base_url is an "
                 "OpenAI-compatible API"
             )
         # An error event in the stream (APIError without a status), or another SDK error.
-        detail = _scrub(getattr(error, "message", None) or str(error), key)
+        detail = scrub(getattr(error, "message", None) or str(error), key)
         if mid_reply:
             return ProviderError(f"{where} reported an error in the middle of the reply: {detail}")
         return ProviderError(f"the request to {where} failed: {detail}")
@@ -427,21 +389,11 @@ class _Reply:
                 ToolCall(
                     call_id=call.call_id or f"call_{index}",
                     name=call.name,
-                    arguments=_decoded("".join(call.arguments)),
+                    arguments=decoded("".join(call.arguments)),
                 )
             )
         self._calls.clear()
         return events
-
-
-def _decoded(arguments: str) -> Any:
-    # Servers differ for a call without arguments: "{}" (OpenAI) or "" (some others).
-    if not arguments.strip():
-        return {}
-    try:
-        return json.loads(arguments)
-    except ValueError:
-        return arguments
 
 
 def _count(value: Any) -> int | None:
@@ -460,21 +412,7 @@ def _auth_override(key: str | None) -> dict[str, Any] | None:
     return {"Authorization": omit}
 
 
-def _scrub(text: str, key: str | None) -> str:
-    """``text`` with the configured key and anything that looks like a secret masked."""
-    if key:
-        text = text.replace(key, "***")
-    return redact_text(text)[0]
-
-
 def _server_words(body: object, key: str | None) -> str:
     """What the server said about an error (OpenAI's ``error.message``, or the body),
     scrubbed and cut short."""
-    message = body.get("message") if isinstance(body, dict) else body
-    if message is None:
-        return ""
-    text = message if isinstance(message, str) else json.dumps(message, default=str)
-    text = " ".join(text.split())
-    if len(text) > _DETAIL_CHARS:
-        text = text[: _DETAIL_CHARS - 1] + "…"
-    return _scrub(text, key)
+    return quoted(body.get("message") if isinstance(body, dict) else body, key)
