@@ -378,6 +378,7 @@ class AsyncConversationStore:
         provider: str,
         model: str | None = None,
         resumed_session_id: str | None = None,
+        turn: int | None = None,
     ) -> Run:
         """Record the start of an agent turn (status ``running``)."""
         return await asyncio.to_thread(
@@ -386,6 +387,7 @@ class AsyncConversationStore:
             provider=provider,
             model=model,
             resumed_session_id=resumed_session_id,
+            turn=turn,
         )
 
     async def finish_run(
@@ -434,10 +436,6 @@ class AsyncConversationStore:
     async def renew_turn(self, ticket: int, *, lease_seconds: float) -> bool:
         """Extend ``ticket``'s lease; whether a cancel of its run was asked for."""
         return await asyncio.to_thread(self._store.renew_turn, ticket, lease_seconds=lease_seconds)
-
-    async def attach_run_to_turn(self, ticket: int, run_id: str) -> None:
-        """Record that ``ticket``'s send runs ``run_id``."""
-        await asyncio.to_thread(self._store.attach_run_to_turn, ticket, run_id)
 
     async def release_turn(self, ticket: int) -> None:
         """Give the turn up (or stop waiting for it). Idempotent."""

@@ -30,7 +30,7 @@ from tests.runtime.scripted import Script, Scripted, with_scripted
 from tests.runtime.tcp_cut import Forwarder
 from threadkeep import AsyncConversationStore, ConversationStore, Settings, open_store
 from threadkeep.db.sqlite_driver import sqlite_module
-from threadkeep.errors import Conflict, ProviderError, ProviderSessionInvalid
+from threadkeep.errors import Conflict, ProviderError, ProviderSessionInvalid, TooLarge
 from threadkeep.runtime.providers.base import (
     ProviderRequest,
     SessionStarted,
@@ -158,6 +158,26 @@ def test_another_provider_is_refused_before_anything_is_stored(
     with pytest.raises(Conflict, match="echo"):
         turn(runtime, conv.id, "now with another", provider="scripted")
     assert (store.get_messages(conv.id), store.list_runs(conv.id)) == before
+
+
+def test_a_message_over_the_limit_is_refused_before_its_run_starts(
+    tmp_path: Path, scripted: Scripted
+) -> None:
+    """A message the store would refuse must not leave a run behind, nor fix the
+    conversation's provider (a later send with another provider must still work)."""
+    settings = Settings.load(max_message_bytes=1000)
+    with open_store(tmp_path / "small.db", settings=settings) as small:
+        conv = small.create_conversation()
+        runtime = with_scripted(AsyncConversationStore(small), scripted)
+
+        async def send() -> None:
+            async for _ in runtime.send(conv.id, "x" * 2000, provider="scripted"):
+                pass
+
+        with pytest.raises(TooLarge, match="max_message_bytes"):
+            asyncio.run(send())
+        assert small.list_runs(conv.id) == []
+        assert small.get_conversation(conv.id).provider is None
 
 
 def test_the_provider_session_is_kept_and_passed_back(

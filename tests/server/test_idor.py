@@ -13,6 +13,7 @@ token instead.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from threadkeep.server import create_app
 from threadkeep.settings import Settings
 
 #: Path parameters the test fills with user A's objects, and how a random one looks.
-A_OBJECTS = ("conversation_id", "message_id", "share_id")
+A_OBJECTS = ("conversation_id", "message_id", "share_id", "run_id")
 
 #: Routes whose id is a capability anyone holding it may use (by design, no owner).
 PUBLIC = {"/share/{token}", "/share/{token}.json"}
@@ -41,6 +42,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "content": "rewritten by B"
     },
     ("post", "/api/v1/conversations/{conversation_id}/shares"): None,
+    ("post", "/api/v1/conversations/{conversation_id}/send"): {"text": "injected by B"},
 }
 
 #: Required query parameters of id-taking operations.
@@ -73,12 +75,23 @@ def _alice_objects(client: TestClient, key: str) -> dict[str, str]:
     assert message.status_code in (200, 201), message.text
     body = message.json()
     mid = (body[0] if isinstance(body, list) else body.get("items", [body])[0])["id"]
+    sent = client.post(
+        f"/api/v1/conversations/{cid}/send", json={"text": "alice's turn"}, headers=_auth(key)
+    )
+    assert sent.status_code == 200, sent.text
+    # The send's stream: its run is in the data of its run.started event.
+    started = next(
+        json.loads(line.removeprefix("data: "))
+        for line in sent.text.splitlines()
+        if line.startswith("data: ") and '"type":"run.started"' in line
+    )
     share = client.post(f"/api/v1/conversations/{cid}/shares", headers=_auth(key))
     assert share.status_code == 201, share.text
     return {
         "conversation_id": cid,
         "message_id": mid,
         "share_id": share.json()["id"],
+        "run_id": started["data"]["run"]["id"],
         "token": share.json()["token"],
     }
 
@@ -165,6 +178,8 @@ def test_every_id_route_is_a_404_for_another_user(
     assert not problems, "\n".join(problems)
     # Every kind of object was tried, on reads and writes.
     assert any("{message_id}" in entry for entry in checked)
+    assert "POST /api/v1/runs/{run_id}/cancel" in checked
+    assert "POST /api/v1/conversations/{conversation_id}/send" in checked
     assert any(entry.startswith("DELETE") and "{share_id}" in entry for entry in checked)
     assert any(entry.startswith("PATCH") for entry in checked)
 
@@ -177,6 +192,8 @@ def test_every_id_route_is_a_404_for_another_user(
         f"/api/v1/conversations/{objects['conversation_id']}/messages", headers=alice
     ).json()
     assert after == before
+    run = client.get(f"/api/v1/runs/{objects['run_id']}", headers=alice)
+    assert run.status_code == 200 and run.json()["status"] == "completed"
     shared = client.get(f"/share/{objects['token']}.json")
     assert shared.status_code == 200
     assert "alice's secret plan" in shared.text

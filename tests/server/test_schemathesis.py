@@ -9,13 +9,20 @@ on both engines and the store's own suites cover PostgreSQL.
 
 The owner-wide event stream (``GET /api/v1/events``) is left out: a valid request opens
 a stream that only ends when the client leaves, which a request-response check cannot
-wait for (``tests/server/test_events.py`` covers it, its 422s and its 401s). An
-operation with no input a negative example could break (``/health``) has no negative
-run: Hypothesis reports that as unsatisfiable, not as a failure.
+wait for (``tests/server/test_events.py`` covers it, its 422s and its 401s). A send's
+stream (``POST /send``, ``POST /conversations/{id}/send``) ends with its run, so sends
+are tried like any other operation. An operation with no input a negative example
+could break (``/health``) has no negative run: Hypothesis reports that as
+unsatisfiable, not as a failure.
+
+A random id rarely names anything, so :func:`test_sends_and_runs_conform_to_their_openapi`
+also aims the send and run routes at each user's own conversation and run, and checks
+what they answer — every event of a send's stream among it — against the document.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,3 +100,75 @@ def test_api_conforms_to_its_openapi(two_users: tuple[Any, list[User]]) -> None:
             tried += 1
     assert tried >= 2 * 20, tried
     assert not failures, "\n\n".join(failures)
+
+
+#: What a response says — its status, media type, headers and body, each event of an
+#: event stream included — against the document. Looked up when a test runs:
+#: Schemathesis registers its checks on first use, not when it is imported.
+CONFORMANCE = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+)
+
+#: The send and run routes, and which path parameters to aim at the user's own objects.
+OWN_OBJECTS = (
+    ("POST", "/api/v1/send"),
+    ("POST", "/api/v1/conversations/{conversation_id}/send"),
+    ("GET", "/api/v1/runs/{run_id}"),
+    ("POST", "/api/v1/runs/{run_id}/cancel"),
+)
+
+
+def _started(stream: str) -> dict[str, Any]:
+    """The data of a send stream's ``run.started`` event."""
+    for line in stream.splitlines():
+        if line.startswith("data: ") and '"type":"run.started"' in line:
+            event: dict[str, Any] = json.loads(line.removeprefix("data: "))
+            return event
+    raise AssertionError(f"no run.started in {stream[:500]!r}")
+
+
+def test_sends_and_runs_conform_to_their_openapi(two_users: tuple[Any, list[User]]) -> None:
+    app, users = two_users
+    _checks.load_all_checks()
+    checks = [check for check in _checks.CHECKS.get_all() if check.__name__ in CONFORMANCE]
+    assert len(checks) == len(CONFORMANCE), [check.__name__ for check in checks]
+    own: dict[str, dict[str, str]] = {}
+    with TestClient(app) as client:
+        for user in users:
+            sent = client.post("/api/v1/send", json={"text": "first"}, headers=user.headers)
+            assert sent.status_code == 201, sent.text
+            started = _started(sent.text)
+            own[user.name] = {
+                "conversation_id": started["conversation_id"],
+                "run_id": started["data"]["run"]["id"],
+            }
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    statuses: dict[str, set[int]] = {}
+    for method, path in OWN_OBJECTS:
+        operation = schema[path][method]
+
+        @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+        @settings(
+            max_examples=25,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def run(case: Any) -> None:
+            for user in users:
+                for name in case.path_parameters or {}:
+                    case.path_parameters[name] = own[user.name][name]
+                response = case.call_and_validate(headers=user.headers, checks=checks)
+                statuses.setdefault(case.operation.label, set()).add(response.status_code)
+
+        run()
+    # The successes were among what was checked: streams of both kinds, and runs.
+    assert 201 in statuses["POST /api/v1/send"], statuses
+    assert 200 in statuses["POST /api/v1/conversations/{conversation_id}/send"], statuses
+    assert 200 in statuses["GET /api/v1/runs/{run_id}"], statuses
+    assert statuses["POST /api/v1/runs/{run_id}/cancel"] == {409}, statuses

@@ -65,7 +65,6 @@ CALLS: dict[str, Call] = {
     "finish_run": lambda s, t: s.finish_run(t.run_id, status="failed", provider_session_id="x"),
     "take_turn": lambda s, t: s.take_turn(t.conversation_id, holder="h|1|t", lease_seconds=30),
     "turns_ahead": lambda s, t: s.turns_ahead(t.conversation_id, 10**9),
-    "attach_run_to_turn": lambda s, t: s.attach_run_to_turn(10**9, t.run_id),
     "request_run_cancel": lambda s, t: s.request_run_cancel(t.run_id),
     "record_audit": lambda s, t: s.record_audit("export", conversation_id=t.conversation_id),
 }

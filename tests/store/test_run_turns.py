@@ -54,10 +54,9 @@ def test_tickets_are_served_in_order_and_released_ones_no_longer_count(
 
 def test_a_dead_holder_is_skipped_and_its_run_interrupted(store: ConversationStore) -> None:
     conv = store.create_conversation()
-    run = store.start_run(conv.id, provider="echo")
-    store.append_message(conv.id, "assistant", "half a reply", status="streaming", run_id=run.id)
     dead = store.take_turn(conv.id, holder=dead_holder(), lease_seconds=30)
-    store.attach_run_to_turn(dead, run.id)
+    run = store.start_run(conv.id, provider="echo", turn=dead)
+    store.append_message(conv.id, "assistant", "half a reply", status="streaming", run_id=run.id)
     lapsed = store.take_turn(conv.id, holder="elsewhere|1|x", lease_seconds=0.001)
     mine = store.take_turn(conv.id, holder=ME, lease_seconds=30)
     assert store.turns_ahead(conv.id, mine) == 0
@@ -71,26 +70,37 @@ def test_a_dead_holder_is_skipped_and_its_run_interrupted(store: ConversationSto
 
 def test_starting_up_spares_runs_held_by_live_processes(store: ConversationStore) -> None:
     conv = store.create_conversation()
-    held = store.start_run(conv.id, provider="echo")
-    store.attach_run_to_turn(store.take_turn(conv.id, holder=ME, lease_seconds=30), held.id)
+    mine = store.take_turn(conv.id, holder=ME, lease_seconds=30)
+    held = store.start_run(conv.id, provider="echo", turn=mine)
     other = store.create_conversation()
     orphan = store.start_run(other.id, provider="echo")  # no ticket: nobody runs it
     gone = store.create_conversation()
-    left = store.start_run(gone.id, provider="echo")
-    store.attach_run_to_turn(
-        store.take_turn(gone.id, holder=dead_holder(), lease_seconds=30), left.id
+    left = store.start_run(
+        gone.id,
+        provider="echo",
+        turn=store.take_turn(gone.id, holder=dead_holder(), lease_seconds=30),
     )
     interrupted = store.mark_interrupted_runs()
     assert sorted(r.id for r in interrupted) == sorted([orphan.id, left.id])
     assert store.get_run(held.id).status == "running"
 
 
+def test_a_run_cannot_start_on_a_released_ticket(store: ConversationStore) -> None:
+    """A send whose ticket was judged dead must not start a run that looks held."""
+    conv = store.create_conversation()
+    ticket = store.take_turn(conv.id, holder=ME, lease_seconds=30)
+    store.release_turn(ticket)
+    with pytest.raises(NotFound, match="turn ticket"):
+        store.start_run(conv.id, provider="echo", turn=ticket)
+    assert store.list_runs(conv.id) == []
+
+
 def test_a_cancel_is_flagged_on_the_holders_ticket(store: ConversationStore) -> None:
     conv = store.create_conversation()
-    run = store.start_run(conv.id, provider="echo")
-    assert store.request_run_cancel(run.id) is False  # nobody holds it
+    loose = store.start_run(conv.id, provider="echo")
+    assert store.request_run_cancel(loose.id) is False  # nobody holds it
     ticket = store.take_turn(conv.id, holder=ME, lease_seconds=30)
-    store.attach_run_to_turn(ticket, run.id)
+    run = store.start_run(conv.id, provider="echo", turn=ticket)
     assert store.request_run_cancel(run.id) is True
     assert store.renew_turn(ticket, lease_seconds=30) is True
     store.finish_run(run.id, status="cancelled")

@@ -49,7 +49,7 @@ from threadkeep.aio import AsyncConversationStore
 from threadkeep.errors import NotFound, StoreUnavailable
 from threadkeep.store.run_turns import claim_holder, drop_holder, process_holder
 
-__all__ = ["LEASE_SECONDS", "RENEW_SECONDS", "HeldTurn", "RunQueue"]
+__all__ = ["LEASE_SECONDS", "RENEW_SECONDS", "HeldTurn", "RunQueue", "stop_task"]
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +61,26 @@ _POLL_FIRST = 0.02
 _POLL_MAX = 0.5
 
 
+def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` unless it is over or already being cancelled.
+
+    A second cancel would land while the send records its run ``cancelled`` (a write
+    the pipeline shields) and end the task before that write is done.
+    """
+    if not task.done() and not task.cancelling():
+        task.cancel()
+
+
 class HeldTurn:
     """A conversation's turn, held by a send for the length of its block."""
 
-    def __init__(self, store: AsyncConversationStore, ticket: int | None) -> None:
-        self.store = store
+    def __init__(self, ticket: int | None) -> None:
         #: The database ticket; ``None`` when the store could not be reached for one.
+        #: The send's run is started with it (``start_run(turn=...)``): a live holder's
+        #: run is not marked ``interrupted`` by another process starting up, and can be
+        #: cancelled from one.
         self.ticket = ticket
         self.run_id: str | None = None
-
-    async def attach(self, run_id: str) -> None:
-        """Record the run this turn's send started (a live holder's run is not marked
-        ``interrupted`` by another process starting up, and can be cancelled from one)."""
-        self.run_id = run_id
-        if self.ticket is not None:
-            await self.store.attach_run_to_turn(self.ticket, run_id)
 
 
 class RunQueue:
@@ -109,12 +114,12 @@ class RunQueue:
                 )
             except StoreUnavailable:
                 ticket = None
-            held = HeldTurn(store, ticket)
+            held = HeldTurn(ticket)
             if ticket is None:
                 async with self._local_lock(conversation_id):
                     yield held
                 return
-            keeper = asyncio.ensure_future(self._keep(held))
+            keeper = asyncio.ensure_future(self._keep(store, held))
             try:
                 await self._wait(store, conversation_id, ticket)
                 async with self._local_lock(conversation_id):
@@ -157,8 +162,12 @@ class RunQueue:
         task = self._running.get(run_id)
         if task is None or task.done():
             return False
-        task.cancel()
+        stop_task(task)
         return True
+
+    def task_of(self, run_id: str) -> asyncio.Task[Any] | None:
+        """The task running ``run_id`` in this process, if any."""
+        return self._running.get(run_id)
 
     async def cancel_run(self, store: AsyncConversationStore, run_id: str) -> bool:
         """Cancel ``store``'s owner's run ``run_id``, wherever it runs.
@@ -210,14 +219,14 @@ class RunQueue:
         for wake in self._sleepers.get(conversation_id, ()):
             wake.set()
 
-    async def _keep(self, held: HeldTurn) -> None:
+    async def _keep(self, store: AsyncConversationStore, held: HeldTurn) -> None:
         """Renew ``held``'s lease until cancelled; act on a cancel from elsewhere."""
         if held.ticket is None:
             return
         while True:
             await asyncio.sleep(RENEW_SECONDS)
             try:
-                cancel = await held.store.renew_turn(held.ticket, lease_seconds=LEASE_SECONDS)
+                cancel = await store.renew_turn(held.ticket, lease_seconds=LEASE_SECONDS)
             except StoreUnavailable:
                 continue  # the lease outlasts a short outage; try again
             except NotFound:

@@ -61,6 +61,7 @@ import pluggy
 
 from threadkeep.aio import AsyncConversationStore
 from threadkeep.errors import InvalidInput, ProviderError, ProviderSessionInvalid, StoreUnavailable
+from threadkeep.inputs import check_content
 from threadkeep.models import Conversation, Message, Run
 from threadkeep.runtime.prior_context import ContextBudget, build_prior_context_async
 from threadkeep.runtime.providers.base import (
@@ -82,6 +83,7 @@ __all__ = [
     "FLUSH_CHARS",
     "FLUSH_SECONDS",
     "STORE_FAILED",
+    "Background",
     "Notice",
     "ReplyDelta",
     "RunFinished",
@@ -145,13 +147,36 @@ class RunFinished:
 SendEvent = RunStarted | ReplyDelta | Stored | Notice | RunFinished
 
 
+class Background:
+    """Work the turns leave running (a title after a first reply), kept until it ends.
+
+    A :class:`Runtime` has its own by default; one that lasts a single request (the
+    server's) is given the app's, which outlives the request and is settled at shutdown.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def keep(self, work: Awaitable[Any]) -> None:
+        """Run ``work`` in the background; :meth:`settle` waits for it."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for the work (and what it started meanwhile)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 class Runtime:
     """Sends on behalf of one owner: ``store`` is that owner's async store.
 
     ``queue``: the process's :class:`RunQueue` (shared by every ``Runtime`` of the
     process so that turns are ordered across requests); ``settings``: where providers
     read their configuration (default: the store's); ``manager``: the plugin manager
-    providers are looked up in (default: the process's).
+    providers are looked up in (default: the process's); ``background``: where the work
+    the turns leave running is kept (default: a :class:`Background` of its own).
     """
 
     def __init__(
@@ -162,13 +187,14 @@ class Runtime:
         settings: Settings | None = None,
         manager: pluggy.PluginManager | None = None,
         budget: ContextBudget | None = None,
+        background: Background | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.settings = settings if settings is not None else store.settings
         self.manager = manager
         self.budget = budget if budget is not None else ContextBudget()
-        self._background: set[asyncio.Task[Any]] = set()
+        self.background = background if background is not None else Background()
 
     def provider(self, name: str) -> Provider:
         """A provider by name (``InvalidInput`` naming the known ones if unknown)."""
@@ -190,6 +216,9 @@ class Runtime:
         """
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("a message to send needs some text")
+        # The store's own limit, checked before the turn: a message it would refuse must
+        # not start a run (nor fix the conversation's provider) first.
+        check_content(text, self.store.settings.max_message_bytes)
         async with self.queue.turn(self.store, conversation_id) as held:
             turn = _Turn(self, held, conversation_id, text, provider, model)
             async with contextlib.aclosing(turn.run()) as events:
@@ -198,14 +227,11 @@ class Runtime:
 
     def in_background(self, work: Awaitable[Any]) -> None:
         """Run ``work`` (a title) without making the turn wait; :meth:`settle` awaits it."""
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.background.keep(work)
 
     async def settle(self) -> None:
         """Wait for the work the turns left running (titles being made)."""
-        while self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.background.settle()
 
 
 class _Turn:
@@ -246,7 +272,11 @@ class _Turn:
         # Refuses another provider (Conflict) before anything of this turn is stored.
         self.run_record = await self._saved(
             self.store.start_run(
-                self.conversation_id, provider=name, model=self.model, resumed_session_id=session
+                self.conversation_id,
+                provider=name,
+                model=self.model,
+                resumed_session_id=session,
+                turn=self.held.ticket,
             )
         )
         try:
@@ -259,7 +289,7 @@ class _Turn:
                 )
             )
             if self.run_record is not None:
-                await self._saved(self.held.attach(self.run_record.id))
+                self.held.run_id = self.run_record.id
             yield RunStarted(self.run_record, user)
             for warning in self._new_warnings():
                 yield warning

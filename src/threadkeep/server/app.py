@@ -2,10 +2,13 @@
 
 The app opens one store (the engine, migrations and broker are shared by every
 request; each request gets ``store.as_owner(owner)``), one account registry, the
-metrics and the daily cleanup schedule. At start it marks runs orphaned by a previous
-process as interrupted (SPEC S4.7) and starts the broker's cross-process listener and
-the schedule; at shutdown it stops them and closes the store. Uvicorn's graceful
-shutdown lets in-flight requests finish first, so nothing acknowledged is lost.
+metrics, the daily cleanup schedule, and the agent runtime's run queue (one per app,
+shared by every send: one run at a time per conversation, SPEC S4.5). At start it marks
+runs orphaned by a previous process as interrupted (SPEC S4.7) and starts the broker's
+cross-process listener and the schedule; at shutdown it stops them and closes the
+store. Uvicorn's graceful shutdown lets in-flight requests finish first, so nothing
+acknowledged is lost; sends still running after it are cancelled (their runs end
+``cancelled``) and the titles being made are awaited before the store closes.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import pluggy
 from fastapi import FastAPI
 
 from threadkeep import __version__
 from threadkeep.accounts import Accounts
-from threadkeep.server import errors, limits
+from threadkeep.server import errors, limits, schemas
 from threadkeep.server.api import (
     conversations,
     events,
@@ -27,6 +32,7 @@ from threadkeep.server.api import (
     messages,
     runs,
     search,
+    send,
     shares,
     transfer,
 )
@@ -57,12 +63,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def create_app(settings: Settings | None = None, *, loopback: bool | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    loopback: bool | None = None,
+    plugins: pluggy.PluginManager | None = None,
+) -> FastAPI:
     """The app for ``settings`` (default: loaded from the environment and TOML).
 
     ``loopback``: whether the server is reachable from this machine only; by default
     read from ``settings.server_host``. It decides whether requests without an API key
-    are the local user (``auth.py``).
+    are the local user (``auth.py``). ``plugins``: the plugin manager the model
+    providers are looked up in (default: the process's, with every installed plugin).
     """
     settings = settings if settings is not None else Settings.load()
     broker = ServerBroker()  # cross-process delivery is chosen at start, by the engine
@@ -76,6 +88,7 @@ def create_app(settings: Settings | None = None, *, loopback: bool | None = None
         metrics=metrics,
         schedule=CleanupSchedule(store, settings, on_run=metrics.record_cleanup),
         loopback=is_loopback(settings.server_host) if loopback is None else loopback,
+        plugins=plugins,
     )
 
     @asynccontextmanager
@@ -88,6 +101,7 @@ def create_app(settings: Settings | None = None, *, loopback: bool | None = None
         try:
             yield
         finally:
+            await state.sends.close()  # before the store closes: runs end, titles land
             await state.schedule.stop()
             await broker.stop()
             store.close()
@@ -102,11 +116,29 @@ def create_app(settings: Settings | None = None, *, loopback: bool | None = None
         lifespan=lifespan,
     )
     app.state.threadkeep = state
+    _document_components(app, schemas.send_event_components())
     errors.install(app)
     limits.install(app, settings)
     state.metrics.install(app)
-    for module in (conversations, messages, runs, search, transfer, shares, events, health):
+    routers = (conversations, messages, send, runs, search, transfer, shares, events, health)
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     for module in (shares, metrics_api):
         app.include_router(module.public_router)
     return app
+
+
+def _document_components(app: FastAPI, extra: dict[str, Any]) -> None:
+    """Add to ``app``'s OpenAPI document component schemas that no route names as its
+    model (what the events of a send's stream refer to); those it has are kept."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()  # FastAPI's, which it keeps as app.openapi_schema
+            found = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in extra.items():
+                found.setdefault(name, schema)
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

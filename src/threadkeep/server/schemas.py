@@ -24,16 +24,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic.json_schema import models_json_schema
 
 from threadkeep.models import ConversationStatus, Kind, MessageStatus, Role, RunStatus
 
 __all__ = [
+    "SEND_EVENT",
+    "SEND_EVENTS",
     "AppendMessage",
     "AppendMessages",
     "AppendRequest",
     "AwareTime",
     "Conversation",
     "ConversationCreate",
+    "ConversationCreatedData",
     "ConversationId",
     "ConversationPage",
     "ConversationUpdate",
@@ -48,13 +52,25 @@ __all__ = [
     "MessageIn",
     "MessageList",
     "MessagePage",
+    "MessageStoredData",
     "MessageUpdate",
+    "NoticeData",
     "Run",
+    "RunDeltaData",
+    "RunFinishedData",
+    "RunId",
     "RunList",
+    "RunQueuedData",
+    "RunStartedData",
     "SearchGroup",
     "SearchHit",
     "SearchPage",
+    "SendMessage",
+    "SendNewConversation",
     "error_responses",
+    "event_stream_responses",
+    "send_event_components",
+    "send_event_schema",
 ]
 
 #: What a listing's ``status`` filter takes (``all``: every status).
@@ -74,6 +90,16 @@ ConversationId = Annotated[
         description="The conversation's UUID.",
         json_schema_extra={"format": "uuid"},
         examples=["0192f0c4-8a5e-7cc1-9a3b-2f6d1e0a4b7c"],
+    ),
+]
+
+#: A run id in a path; not a UUID is a 422, like a conversation id.
+RunId = Annotated[
+    str,
+    Path(
+        description="The run's UUID.",
+        json_schema_extra={"format": "uuid"},
+        examples=["0192f0c4-9b1d-7e02-8c4a-5d3e2f1a0b9c"],
     ),
 ]
 
@@ -121,6 +147,36 @@ _ERROR_DESCRIPTIONS = {
     422: "A parameter or the body is invalid; the message names it.",
     503: "The database cannot be used right now.",
 }
+
+
+def event_stream_responses(
+    status: int,
+    description: str,
+    *statuses: int,
+    event_schema: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that answers ``status`` with an event stream.
+
+    The errors are the JSON :class:`Error`, spelled out under ``application/json``
+    (given as a ``model``, FastAPI would file them under the stream's media type).
+    ``event_schema``: what each event is (Open API 3.1 reads the ``schema`` of an event
+    stream as one event's; FastAPI would say ``string``). ``headers``: the stream
+    response's headers (``Location``), as OpenAPI names them.
+    """
+    errors = {
+        code: {
+            "description": response["description"],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code, response in error_responses(*statuses).items()
+    }
+    stream: dict[str, Any] = {"description": description}
+    if event_schema is not None:
+        stream["content"] = {"text/event-stream": {"schema": event_schema}}
+    if headers:
+        stream["headers"] = headers
+    return {status: stream, **errors}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -345,6 +401,155 @@ class RunList(_Out):
     """A conversation's runs, oldest first."""
 
     items: list[Run]
+
+
+# ---------------------------------------------------------------- send
+
+
+class SendMessage(_Body):
+    """The user's next message, for the agent runtime to answer (SPEC S4)."""
+
+    text: str = Field(
+        min_length=1,
+        description="The message. It is stored as the user's, then the reply streams.",
+    )
+    provider: str | None = Field(
+        default=None,
+        description="The model provider (`echo`, `openai`, ...): the conversation's, or "
+        "the one to start it with. Default: the conversation's, else `echo`. Another "
+        "than the conversation's is 409 (a conversation keeps its provider).",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Passed to the provider; becomes the conversation's last model.",
+    )
+
+
+class SendNewConversation(ConversationCreate, SendMessage):
+    """A new conversation (the fields of ``POST /conversations``, all optional) and its
+    first message (``text``, with ``provider`` and ``model`` as for any send)."""
+
+
+# The ``data`` of each event of a send's stream (``api/send.py`` builds the events from
+# these, so the stream is what the OpenAPI document says).
+
+
+class ConversationCreatedData(_Out):
+    """``conversation.created``: the conversation ``POST /send`` made (its first event)."""
+
+    conversation: Conversation
+
+
+class RunQueuedData(_Out):
+    """``run.queued``: the send waits for the conversation's turn (another run is going)."""
+
+
+class RunStartedData(_Out):
+    """``run.started``: the run, and the user's message stored (null: the store failed,
+    see the ``notice``)."""
+
+    run: Run | None
+    user_message: Message | None
+
+
+class RunDeltaData(_Out):
+    """``run.delta``: the next piece of the reply, stored before it is sent."""
+
+    text: str
+
+
+class MessageStoredData(_Out):
+    """``message.stored``: a message of the reply written whole (a finished text, a tool
+    call or a tool result)."""
+
+    message: Message
+
+
+class NoticeData(_Out):
+    """``notice``: a warning for the person (the history could not be read, or the
+    reply is not being saved, SPEC S4.8)."""
+
+    text: str
+
+
+class RunFinishedData(_Out):
+    """``run.finished``, the last event: the run as it ended (``completed``, ``failed``
+    or ``cancelled``), the whole reply streamed, and why it did not complete."""
+
+    run: Run | None
+    reply: str
+    error: str | None
+
+
+#: Each event of a send's stream and the model of its ``data``; ``error`` (a refusal
+#: that came after the stream began) carries the JSON error body.
+SEND_EVENTS: dict[str, type[BaseModel]] = {
+    "conversation.created": ConversationCreatedData,
+    "run.queued": RunQueuedData,
+    "run.started": RunStartedData,
+    "run.delta": RunDeltaData,
+    "message.stored": MessageStoredData,
+    "notice": NoticeData,
+    "run.finished": RunFinishedData,
+    "error": Error,
+}
+
+_COMPONENT = "#/components/schemas/{model}"
+#: The component that describes one event of a send's stream.
+SEND_EVENT = "SendEvent"
+
+
+def _sse_event_schema(kind: str, model: type[BaseModel]) -> dict[str, Any]:
+    """One event on the wire, as Open API 3.1 describes an event stream's item: its
+    ``data`` a JSON envelope (``sse.frame``) around ``model``."""
+    envelope = {
+        "type": "object",
+        "required": ["type", "conversation_id", "data", "at"],
+        "properties": {
+            "type": {"const": kind},
+            "conversation_id": {"type": "string", "format": "uuid"},
+            "data": {"$ref": _COMPONENT.format(model=model.__name__)},
+            "at": {"type": "string", "format": "date-time"},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": kind},
+            "id": {"type": "string"},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": envelope,
+            },
+        },
+    }
+
+
+def send_event_components() -> dict[str, Any]:
+    """The component schemas of a send's stream, for the app's OpenAPI document (no
+    route names them as a model): :data:`SEND_EVENT`, one event on the wire, and the
+    models of the events' ``data`` with what they refer to."""
+    _, top = models_json_schema(
+        [(model, "serialization") for model in SEND_EVENTS.values()], ref_template=_COMPONENT
+    )
+    components: dict[str, Any] = dict(top.get("$defs", {}))
+    events = [_sse_event_schema(kind, model) for kind, model in SEND_EVENTS.items()]
+    components[SEND_EVENT] = {
+        "title": SEND_EVENT,
+        "description": "One event of a send's stream: `event` names it, `data` is its "
+        "JSON envelope (`type`, `conversation_id`, `data`, `at`), `id` the position in "
+        "the conversation's event stream.",
+        "oneOf": events,
+    }
+    return components
+
+
+def send_event_schema() -> dict[str, Any]:
+    """The ``schema`` of a send's ``text/event-stream``: one event (Open API 3.1)."""
+    # "type" also replaces the "string" FastAPI files for a streaming response's schema.
+    return {"type": "object", "$ref": _COMPONENT.format(model=SEND_EVENT)}
 
 
 # ---------------------------------------------------------------- search

@@ -33,6 +33,10 @@ that the replay sent are dropped). Per conversation updated since, least recent 
 it sends ``conversation.created`` if it is new, ``message.created`` for its messages
 created since, and ``conversation.updated`` (``{"replayed": true}``) if something else
 changed. ``docs/events.md`` states what each stream guarantees.
+
+A send's stream (``api/send.py``) is written with the same :func:`frame`, its ids the
+conversation stream's positions; an event sent before its send has a position (a send
+still waiting for its turn) has no ``id:`` line.
 """
 
 from __future__ import annotations
@@ -77,16 +81,22 @@ def _now() -> dt.datetime:
 
 
 def frame(
-    event_id: str, kind: str, conversation_id: str | None, data: dict[str, Any], at: dt.datetime
+    event_id: str | None,
+    kind: str,
+    conversation_id: str | None,
+    data: dict[str, Any],
+    at: dt.datetime,
 ) -> bytes:
-    """One event on the wire."""
+    """One event on the wire; without an ``id:`` line when ``event_id`` is ``None`` (the
+    client keeps the last id it had)."""
     body = json.dumps(
         {"type": kind, "conversation_id": conversation_id, "data": data, "at": at.isoformat()},
         separators=(",", ":"),
         ensure_ascii=False,
         default=str,
     )
-    return f"id: {event_id}\nevent: {kind}\ndata: {body}\n\n".encode()
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {kind}\ndata: {body}\n\n".encode()
 
 
 def _id_only(event_id: str) -> bytes:

@@ -8,6 +8,8 @@ through the one place that all of them see.
 * :meth:`TurnsMixin.take_turn` puts a **ticket** at the end of the conversation's queue
   (an autoincrement row id, so tickets are ordered as they were taken). The lowest
   *live* ticket holds the turn; the others wait (:meth:`TurnsMixin.turns_ahead`).
+* ``start_run(..., turn=ticket)`` records the run the ticket's send started, in the
+  run's own transaction.
 * A ticket is live while its **holder** renews its **lease**
   (:meth:`TurnsMixin.renew_turn`). The holder is ``host|pid|token``: a ticket whose
   lease ran out, or whose holder is a process of this host that no longer exists, is
@@ -44,7 +46,14 @@ from threadkeep.inputs import check_short_text
 from threadkeep.models import Run
 from threadkeep.store._base import _FINISHED_RUN_STATUSES, StoreBase, _now
 
-__all__ = ["TurnsMixin", "claim_holder", "drop_holder", "holder_is_alive", "process_holder"]
+__all__ = [
+    "TurnsMixin",
+    "claim_holder",
+    "drop_holder",
+    "holder_is_alive",
+    "process_holder",
+    "ticket_number",
+]
 
 _INTERRUPTED = "interrupted: the process running it stopped before it finished"
 
@@ -88,7 +97,7 @@ def holder_is_alive(holder: str, lease_until: dt.datetime, now: dt.datetime) -> 
     return True
 
 
-def _ticket_number(ticket: object) -> int:
+def ticket_number(ticket: object) -> int:
     if isinstance(ticket, bool) or not isinstance(ticket, int) or ticket < 1:
         raise InvalidInput(f"a turn ticket is a positive integer, got {ticket!r:.40}")
     return ticket
@@ -128,7 +137,7 @@ class TurnsMixin(StoreBase):
         Dead tickets ahead are cleared (their runs ``interrupted``) and not counted.
         """
         cid = check_uuid(conversation_id, what="conversation id")
-        number = _ticket_number(ticket)
+        number = ticket_number(ticket)
         now = _now()
         with self._db.read() as conn:
             if not conversation_rows.exists(conn, self._owner, cid):
@@ -149,7 +158,7 @@ class TurnsMixin(StoreBase):
         ``NotFound`` when the ticket is gone (it was released, or judged dead after its
         holder failed to renew it in time).
         """
-        number = _ticket_number(ticket)
+        number = ticket_number(ticket)
         lease = _lease(lease_seconds)
         with self._db.write() as conn:
             cancel = turn_rows.renew(
@@ -159,19 +168,9 @@ class TurnsMixin(StoreBase):
             raise NotFound(f"turn ticket {number} not found (released, or its lease lapsed)")
         return cancel
 
-    def attach_run_to_turn(self, ticket: int, run_id: str) -> None:
-        """Record that ``ticket``'s send runs ``run_id`` (so the run counts as held)."""
-        number = _ticket_number(ticket)
-        rid = check_uuid(run_id, what="run id")
-        with self._db.write() as conn:
-            if run_rows.get(conn, self._owner, rid) is None:
-                raise NotFound(f"run {rid} not found")
-            if not turn_rows.attach_run(conn, self._owner, number, rid):
-                raise NotFound(f"turn ticket {number} not found (released, or its lease lapsed)")
-
     def release_turn(self, ticket: int) -> None:
         """Give the turn up (or stop waiting for it): the ticket is deleted. Idempotent."""
-        number = _ticket_number(ticket)
+        number = ticket_number(ticket)
         with self._db.write() as conn:
             turn_rows.delete_owned(conn, self._owner, number)
 

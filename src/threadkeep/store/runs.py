@@ -29,6 +29,7 @@ from threadkeep.store.run_turns import (
     interrupt_runs,
     interrupted_events,
     interrupted_values,
+    ticket_number,
 )
 
 __all__ = ["RunsMixin"]
@@ -44,13 +45,17 @@ class RunsMixin(StoreBase):
         provider: str,
         model: str | None = None,
         resumed_session_id: str | None = None,
+        turn: int | None = None,
     ) -> Run:
         """Record the start of an agent turn (status ``running``).
 
         The first run fixes the conversation's provider; a run with another provider is
         a ``Conflict`` (SPEC S4.4). ``model`` becomes the conversation's last model.
+        ``turn``: the ticket (``take_turn``) whose send this run is, recorded with it so
+        that the run counts as held by a live process (``run_turns.py``).
         """
         cid = check_uuid(conversation_id, what="conversation id")
+        ticket = None if turn is None else ticket_number(turn)
         provider = str(check_short_text(provider, "provider"))
         model = check_short_text(model, "model", max_length=200, optional=True)
         if resumed_session_id is not None:
@@ -85,6 +90,8 @@ class RunsMixin(StoreBase):
                 changes["model"] = model
             conversation_rows.update(conn, self._owner, cid, changes)
             run_rows.insert(conn, dataclasses.asdict(run))
+            if ticket is not None and not turn_rows.attach_run(conn, self._owner, ticket, run.id):
+                raise NotFound(f"turn ticket {ticket} not found (released, or its lease lapsed)")
         self._publish([self._event("run.started", cid, run_id=run.id)])
         return run
 
