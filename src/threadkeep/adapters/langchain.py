@@ -53,7 +53,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
 try:
@@ -77,12 +76,14 @@ except ImportError as missing:
 
 from threadkeep.adapters.session_conversation import (
     SessionConversation,
+    SessionHolder,
     labelled_text,
     runtime_tool_call,
 )
 from threadkeep.errors import InvalidInput
 from threadkeep.models import Message, MessageDraft
 from threadkeep.store import ConversationStore
+from threadkeep.transfer.formats.langchain_sql import content_text
 
 __all__ = ["INSTALL_HINT", "ThreadkeepChatMessageHistory", "history_message", "message_draft"]
 
@@ -108,7 +109,7 @@ _BY_ROLE: dict[str, type[BaseMessage]] = {
 }
 
 
-class ThreadkeepChatMessageHistory(BaseChatMessageHistory):
+class ThreadkeepChatMessageHistory(SessionHolder, BaseChatMessageHistory):
     """A LangChain chat history kept in a threadkeep conversation (see the module
     docstring).
 
@@ -161,21 +162,6 @@ class ThreadkeepChatMessageHistory(BaseChatMessageHistory):
         """:meth:`clear`, awaitable."""
         await self._conversation.aclear()
 
-    def close(self) -> None:
-        """Close the store if the history opened it (``store=None``)."""
-        self._conversation.close()
-
-    def __enter__(self) -> ThreadkeepChatMessageHistory:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<ThreadkeepChatMessageHistory {self.session_id!r} {self._conversation!r}>"
 
@@ -187,7 +173,7 @@ def message_draft(message: BaseMessage) -> MessageDraft:
             f"a chat history holds LangChain messages (BaseMessage), got {type(message).__name__}"
         )
     metadata = {"message": message_to_dict(message)}
-    text = _text(message.content)
+    text = content_text(message.content) or ""
     if isinstance(message, ToolMessage | FunctionMessage):
         return MessageDraft(role="tool", content=text, kind="tool_result", metadata=metadata)
     if isinstance(message, AIMessage):
@@ -266,22 +252,3 @@ def _history(messages: list[Message]) -> list[BaseMessage]:
         if restored is not None:
             out.append(restored)
     return out
-
-
-def _text(content: Any) -> str:
-    """Message content as text: a string, or the text parts of a list joined."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return ""
-    texts = [
-        part if isinstance(part, str) else part["text"]
-        for part in content
-        if isinstance(part, str)
-        or (
-            isinstance(part, dict)
-            and part.get("type") == "text"
-            and isinstance(part.get("text"), str)
-        )
-    ]
-    return "\n\n".join(text for text in texts if text)

@@ -78,12 +78,14 @@ except ImportError as missing:
 
 from threadkeep.adapters.session_conversation import (
     SessionConversation,
+    SessionHolder,
     labelled_text,
     runtime_tool_call,
 )
 from threadkeep.errors import InvalidInput
 from threadkeep.models import Message, MessageDraft
 from threadkeep.store import ConversationStore
+from threadkeep.transfer.formats.agents_sqlite import content_text, output_text
 from threadkeep.transfer.formats.json_fields import decode_arguments
 
 if TYPE_CHECKING:
@@ -97,13 +99,12 @@ FRAMEWORK = "openai-agents"
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 # Text-bearing content parts and the key their text is under.
-_TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "refusal": "refusal"}
 _INCOMPLETE = frozenset({"in_progress", "incomplete"})
 # Where each kind of call keeps what it was asked to do; the first present wins.
 _CALL_ARGUMENTS = ("arguments", "input", "action", "operation", "code", "queries")
 
 
-class ThreadkeepSession:
+class ThreadkeepSession(SessionHolder):
     """An Agents SDK ``Session`` kept in a threadkeep conversation (see the module
     docstring).
 
@@ -176,21 +177,6 @@ class ThreadkeepSession:
         """Delete every item of the session (the conversation itself stays)."""
         await self._route(wrapper).aclear()
 
-    def close(self) -> None:
-        """Close the store if the session opened it (``store=None``)."""
-        self._conversation.close()
-
-    def __enter__(self) -> ThreadkeepSession:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     async def __aenter__(self) -> ThreadkeepSession:
         return self
 
@@ -221,14 +207,17 @@ def item_draft(item: object) -> MessageDraft:
             known = ", ".join(sorted(_ROLES))
             raise InvalidInput(f"a message item's role must be one of {known}, got {role!r:.80}")
         return MessageDraft(
-            role=_ROLES[role], content=_text(item.get("content")), status=status, metadata=metadata
+            role=_ROLES[role],
+            content=content_text(item.get("content")) or "",
+            status=status,
+            metadata=metadata,
         )
     if not isinstance(item_type, str):
         raise InvalidInput(f"a session item's 'type' must be a string, got {item_type!r:.80}")
     if item_type.endswith("_output"):
         return MessageDraft(
             role="tool",
-            content=_output(item.get("output")),
+            content=output_text(item.get("output")),
             kind="tool_result",
             status=status,
             metadata=metadata,
@@ -281,34 +270,6 @@ def message_item(message: Message) -> dict[str, Any]:
         return {"type": "function_call_output", "call_id": call.call_id, "output": message.content}
     role, text = labelled_text(message)
     return {"role": role, "content": text}
-
-
-def _text(content: Any) -> str:
-    """A message item's content as text; other parts (images, files) stay in the item."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return ""
-    texts = []
-    for part in content:
-        if isinstance(part, dict):
-            key = _TEXT_PARTS.get(part.get("type", ""))
-            if key and isinstance(part.get(key), str):
-                texts.append(part[key])
-    return "\n\n".join(text for text in texts if text)
-
-
-def _output(output: Any) -> str:
-    """A call's output as text: a string as it is, text parts joined, else as JSON."""
-    if isinstance(output, str):
-        return output
-    if (
-        isinstance(output, list)
-        and output
-        and all(isinstance(part, dict) and isinstance(part.get("text"), str) for part in output)
-    ):
-        return "\n\n".join(part["text"] for part in output)
-    return json.dumps(output, ensure_ascii=False, default=str)
 
 
 def _reasoning(item: Mapping[str, Any]) -> str:

@@ -34,7 +34,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from threadkeep.adapters.sessions import adapter_store, conversation_id_for
 from threadkeep.aio import AsyncConversationStore
@@ -44,6 +45,7 @@ from threadkeep.store import ConversationStore
 
 __all__ = [
     "SessionConversation",
+    "SessionHolder",
     "ToolCallRow",
     "labelled_text",
     "runtime_tool_call",
@@ -59,6 +61,28 @@ _LABELS = {
     "system_artifact": "artifact",
     "error": "error",
 }
+
+
+class SessionHolder:
+    """What an adapter object that holds a :class:`SessionConversation` closes with it:
+    ``close`` (the store, when the adapter opened it) and the ``with`` blocks."""
+
+    _conversation: SessionConversation
+
+    def close(self) -> None:
+        """Close the store if the adapter opened it (``store=None``)."""
+        self._conversation.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class SessionConversation:

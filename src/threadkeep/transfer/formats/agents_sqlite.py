@@ -44,7 +44,7 @@ from threadkeep.transfer.formats.json_fields import (
 from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, check_file, load_json
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
-__all__ = ["FORMAT", "load"]
+__all__ = ["FORMAT", "content_text", "load", "output_text"]
 
 FORMAT = "agents-sqlite"
 
@@ -120,7 +120,7 @@ def _message(row: Row, where: str, limits: ImportLimits) -> ImportedMessage:
         output = item.get("output")
         return ImportedMessage(
             role="tool",
-            content=_output(output),
+            content=output_text(output),
             kind="tool_result",
             metadata=metadata,
             created_at=at,
@@ -164,14 +164,16 @@ def _message(row: Row, where: str, limits: ImportLimits) -> ImportedMessage:
     )
 
 
-def _text(content: Any, where: str) -> str:
-    """A message item's content as text; non-text parts stay in the raw item."""
+def content_text(content: Any) -> str | None:
+    """A message item's content as text (its text parts joined; images and files stay
+    in the raw item); ``None`` when it is neither text nor a list of parts. The
+    ``openai_agents`` adapter reads live items with it too."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise InvalidInput(f"{where}: message content must be a string or a list of parts")
+        return None
     texts = []
     for part in content:
         if isinstance(part, dict):
@@ -181,12 +183,20 @@ def _text(content: Any, where: str) -> str:
     return "\n\n".join(t for t in texts if t)
 
 
-def _output(output: Any) -> str:
-    """A call output as text: a string as is, text parts joined, anything else as JSON."""
+def _text(content: Any, where: str) -> str:
+    text = content_text(content)
+    if text is None:
+        raise InvalidInput(f"{where}: message content must be a string or a list of parts")
+    return text
+
+
+def output_text(output: Any) -> str:
+    """A call output as text: a string as is, text parts joined, anything else as JSON
+    (``default=str``: a live item may hold values JSON has no type for)."""
     if isinstance(output, str):
         return output
     if isinstance(output, list) and all(
         isinstance(p, dict) and isinstance(p.get("text"), str) for p in output
     ):
         return "\n\n".join(p["text"] for p in output)
-    return json.dumps(output, ensure_ascii=False)
+    return json.dumps(output, ensure_ascii=False, default=str)

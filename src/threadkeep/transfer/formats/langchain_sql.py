@@ -41,7 +41,7 @@ from threadkeep.transfer.formats.json_fields import (
 from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, check_file, load_json
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
-__all__ = ["FORMAT", "load"]
+__all__ = ["FORMAT", "content_text", "load"]
 
 FORMAT = "langchain-sql"
 
@@ -141,14 +141,15 @@ def _messages(raw: Any, row_id: Any, where: str, limits: ImportLimits) -> list[I
     return out
 
 
-def _text(content: Any, where: str) -> str:
-    """Message content as text: a string, or the text parts of a list joined."""
+def content_text(content: Any) -> str | None:
+    """Message content as text: a string, or the text parts of a list joined; ``None``
+    when it is neither. The ``langchain`` adapter reads live messages with it too."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise InvalidInput(f"{where}: expected a string or a list of parts")
+        return None
     texts = [
         part if isinstance(part, str) else part["text"]
         for part in content
@@ -160,6 +161,13 @@ def _text(content: Any, where: str) -> str:
         )
     ]
     return "\n\n".join(t for t in texts if t)
+
+
+def _text(content: Any, where: str) -> str:
+    text = content_text(content)
+    if text is None:
+        raise InvalidInput(f"{where}: expected a string or a list of parts")
+    return text
 
 
 def _calls(data: dict[str, Any], where: str) -> list[tuple[dict[str, Any], Any, str | None]]:
