@@ -83,7 +83,7 @@ from threadkeep.adapters.session_conversation import (
 from threadkeep.errors import InvalidInput
 from threadkeep.models import Message, MessageDraft
 from threadkeep.store import ConversationStore
-from threadkeep.transfer.formats.langchain_sql import content_text
+from threadkeep.transfer.formats.langchain_sql import CHAT_ROLES, content_text
 
 __all__ = ["INSTALL_HINT", "ThreadkeepChatMessageHistory", "history_message", "message_draft"]
 
@@ -92,16 +92,6 @@ FRAMEWORK = "langchain"
 
 log = logging.getLogger(__name__)
 
-_CHAT_ROLES = {
-    "user": "user",
-    "human": "user",
-    "assistant": "assistant",
-    "ai": "assistant",
-    "system": "system",
-    "developer": "system",
-    "tool": "tool",
-    "function": "tool",
-}
 _BY_ROLE: dict[str, type[BaseMessage]] = {
     "user": HumanMessage,
     "assistant": AIMessage,
@@ -192,7 +182,7 @@ def message_draft(message: BaseMessage) -> MessageDraft:
     elif isinstance(message, SystemMessage):
         role = "system"
     elif isinstance(message, ChatMessage):
-        role = _CHAT_ROLES.get(message.role, "user")
+        role = CHAT_ROLES.get(message.role, "user")
     else:
         raise InvalidInput(
             f"a {type(message).__name__} is not a chat message and cannot be stored; "

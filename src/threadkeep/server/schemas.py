@@ -255,6 +255,17 @@ class ConversationCreate(_Body):
     tags: list[str] = Field(default_factory=list)
     pinned: bool = False
 
+    def create_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of ``create_conversation`` this body stands for."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "mode": self.mode,
+            "context": self.context,
+            "tags": self.tags,
+            "pinned": self.pinned,
+        }
+
 
 class ConversationUpdate(_Body):
     """The fields to change; those not sent are left as they are.

@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import SecretStr
 
-from threadkeep.errors import InvalidInput, ProviderError, ProviderSessionInvalid
+from threadkeep.errors import InvalidInput, ProviderError
 from threadkeep.runtime.providers.anthropic_stream import Reply
 from threadkeep.runtime.providers.api_settings import ApiSettings
 from threadkeep.runtime.providers.base import (
@@ -180,12 +180,7 @@ class AnthropicProvider(ApiSettings):
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         model = self._model(request.model)
         key = self._key()
-        if request.session_id is not None:
-            raise ProviderSessionInvalid(
-                f"the anthropic provider keeps no sessions (the Messages API is stateless), "
-                f"so session {request.session_id!r:.60} cannot be resumed; send without a "
-                "session id, with the earlier messages in the request"
-            )
+        self._no_session(request.session_id, "the Messages API is stateless")
         system, messages = _conversation(request)
         client = self._client(key)
         # Present: _client has imported the package.

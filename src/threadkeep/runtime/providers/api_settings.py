@@ -1,5 +1,5 @@
 """What the HTTP API providers (``openai``, ``anthropic``; SPEC S4.3) make of their
-settings: the model and the API key a request uses.
+settings: the model and the API key a request uses, and that they keep no sessions.
 
 Both are :class:`ApiSettings`, which keeps the settings (the key as a ``SecretStr``, so
 no repr of a provider shows it) and names the endpoint in messages:
@@ -12,6 +12,10 @@ no repr of a provider shows it) and names the endpoint in messages:
   local server, someone else's proxy), which gets no key at all (``None``). The
   vendor's host without any key is ``InvalidInput`` before anything is sent.
 
+* sessions: both APIs are stateless, so a request to resume a session is refused with
+  ``ProviderSessionInvalid`` before anything is sent (:meth:`ApiSettings._no_session`)
+  and the pipeline retries it with the earlier messages (SPEC S4.2).
+
 The key is kept out of error messages by :mod:`~threadkeep.runtime.providers.http_errors`.
 """
 
@@ -23,7 +27,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from threadkeep.errors import InvalidInput
+from threadkeep.errors import InvalidInput, ProviderSessionInvalid
 from threadkeep.redact import redact_text
 
 __all__ = ["ApiSettings"]
@@ -88,3 +92,12 @@ class ApiSettings:
                 f"{self.key_variable}"
             )
         return key
+
+    def _no_session(self, session_id: str | None, why: str) -> None:
+        """Refuse a session to resume (``why`` says why the API keeps none)."""
+        if session_id is not None:
+            raise ProviderSessionInvalid(
+                f"the {self.name} provider keeps no sessions ({why}), so session "
+                f"{session_id!r:.60} cannot be resumed; send without a session id, with "
+                "the earlier messages in the request"
+            )

@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import SecretStr
 
-from threadkeep.errors import InvalidInput, ProviderError, ProviderSessionInvalid
+from threadkeep.errors import InvalidInput, ProviderError
 from threadkeep.runtime.providers.api_settings import ApiSettings
 from threadkeep.runtime.providers.base import (
     ProviderEvent,
@@ -148,12 +148,7 @@ class OpenAIProvider(ApiSettings):
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         model = self._model(request.model)
         key = self._key()
-        if request.session_id is not None:
-            raise ProviderSessionInvalid(
-                f"the openai provider keeps no sessions (chat completions are stateless), so "
-                f"session {request.session_id!r:.60} cannot be resumed; send without a "
-                "session id, with the earlier messages in the request"
-            )
+        self._no_session(request.session_id, "chat completions are stateless")
         messages: list[dict[str, str]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})

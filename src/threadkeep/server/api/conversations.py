@@ -80,14 +80,7 @@ def create_conversation(
     body: ConversationCreate, store: OwnerStore, request: Request, response: Response
 ) -> models.Conversation:
     """A new conversation; its URL is in the `Location` header."""
-    created = store.create_conversation(
-        id=body.id,
-        title=body.title,
-        mode=body.mode,
-        context=body.context,
-        tags=body.tags,
-        pinned=body.pinned,
-    )
+    created = store.create_conversation(**body.create_arguments())
     response.headers["Location"] = str(
         request.url_for("get_conversation", conversation_id=created.id)
     )

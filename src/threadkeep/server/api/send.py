@@ -358,14 +358,7 @@ async def send_new_conversation(
     """
     _check_open(state)
     store = runtime.store
-    conversation = await store.create_conversation(
-        id=body.id,
-        title=body.title,
-        mode=body.mode,
-        context=body.context,
-        tags=body.tags,
-        pinned=body.pinned,
-    )
+    conversation = await store.create_conversation(**body.create_arguments())
     send = _Send(runtime, state.sends, conversation.id, body)
     try:
         first = await send.first(state.settings.sse_heartbeat_seconds)

@@ -41,7 +41,7 @@ from threadkeep.transfer.formats.json_fields import (
 from threadkeep.transfer.limits import DEFAULT_LIMITS, ImportLimits, check_file, load_json
 from threadkeep.transfer.records import ImportedConversation, ImportedMessage, Source
 
-__all__ = ["FORMAT", "content_text", "load"]
+__all__ = ["CHAT_ROLES", "FORMAT", "content_text", "load"]
 
 FORMAT = "langchain-sql"
 
@@ -52,7 +52,8 @@ _TYPES = {
     "tool": "tool",
     "function": "tool",
 }
-_CHAT_ROLES = {
+#: A ChatMessage's free-form role -> threadkeep's (the ``langchain`` adapter maps with it too).
+CHAT_ROLES = {
     "user": "user",
     "human": "user",
     "assistant": "assistant",
@@ -99,7 +100,7 @@ def _messages(raw: Any, row_id: Any, where: str, limits: ImportLimits) -> list[I
     kind = _CHUNKS.get(kind, kind) if isinstance(kind, str) else kind
     if kind == "chat":
         chat_role = data.get("role")
-        role = _CHAT_ROLES.get(chat_role, "user") if isinstance(chat_role, str) else "user"
+        role = CHAT_ROLES.get(chat_role, "user") if isinstance(chat_role, str) else "user"
     elif kind in _TYPES:
         role = _TYPES[kind]
     else:
