@@ -1,8 +1,9 @@
 """Shared fixtures: a fresh database per test, on SQLite and PostgreSQL.
 
 * Every test runs with ``THREADKEEP_HOME`` pointed at its own temporary directory and
-  every other ``THREADKEEP_*`` variable removed, so nothing reads or writes the real
-  user data directory (as llm's test suite redirects its user dir).
+  every other ``THREADKEEP_*`` variable (and ``COLUMNS``/``LINES``) removed, so nothing
+  reads or writes the real user data directory (as llm's test suite redirects its user
+  dir) and the CLI lays its output out for a pipe.
 * ``sqlite_url`` is a fresh SQLite file; ``postgres_url`` a fresh PostgreSQL schema
   (``search_path`` set through the connection options), dropped afterwards.
 * PostgreSQL is ``THREADKEEP_TEST_POSTGRES_URL`` or the local server
@@ -82,6 +83,10 @@ def _isolated_environment(
         if name.startswith("THREADKEEP_") and name != "THREADKEEP_TEST_POSTGRES_URL":
             monkeypatch.delenv(name)
     monkeypatch.setenv("THREADKEEP_HOME", str(home))
+    # A test's output goes to a pipe, whose width is no terminal's: pytest-xdist's
+    # workers export COLUMNS=80, which would make the CLI lay tables out for a terminal.
+    for name in ("COLUMNS", "LINES"):
+        monkeypatch.delenv(name, raising=False)
     return home
 
 
