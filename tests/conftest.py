@@ -12,6 +12,8 @@
 * In CI, Hypothesis runs derandomized (the ``ci`` profile).
 * ``db_url`` is parametrised over both engines, ``any_store`` additionally over the sync
   store and the async facade (through :class:`SyncOverAsync`).
+* ``accounts`` is the users and keys of ``store``'s database; ``other_process`` the same
+  database's accounts through a second, separately opened store.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pytest
 import sqlalchemy as sa
 
 from threadkeep import AsyncConversationStore, ConversationStore, Settings, open_store
+from threadkeep.accounts import Accounts
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -186,3 +189,16 @@ def any_store(request: pytest.FixtureRequest, store: ConversationStore) -> Itera
         yield SyncOverAsync(AsyncConversationStore(store), loop)
     finally:
         loop.close()
+
+
+@pytest.fixture
+def accounts(store: ConversationStore) -> Accounts:
+    """The users and keys of ``store``'s database (``accounts.py``)."""
+    return Accounts(store.database, store.settings)
+
+
+@pytest.fixture
+def other_process(db_url: str) -> Iterator[Accounts]:
+    """Accounts over a second, separately opened store: another process's view."""
+    with open_store(db_url, settings=Settings.load()) as other:
+        yield Accounts(other.database, other.settings)

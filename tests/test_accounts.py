@@ -17,25 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from threadkeep import ConversationStore, InvalidInput, NotFound, Settings, open_store
 from threadkeep.accounts import Accounts
-
-
-@pytest.fixture
-def accounts(store: ConversationStore) -> Accounts:
-    return Accounts(store.database, store.settings)
-
-
-@pytest.fixture
-def other_process(db_url: str) -> Iterator[Accounts]:
-    """Accounts over a second, separately opened store: another process's view."""
-    with open_store(db_url, settings=Settings.load()) as other:
-        yield Accounts(other.database, other.settings)
 
 
 def _rows(store: ConversationStore, table: str) -> list[dict[str, object]]:

@@ -22,6 +22,18 @@ is written at most once a minute per key, so checking is not a write per request
 Key changes are recorded in the audit log (``key_create``, ``key_revoke``, with the
 key's id, under the user's name as actor) when the ``audit_log`` setting is on, in the
 transaction that makes the change.
+
+**Web page sessions** (SPEC S10) are made the same way: signing in with a valid key
+(:meth:`Accounts.open_session`) gives a token ``tks_<id>_<secret>`` that the browser
+keeps in an HttpOnly cookie; the database keeps the id, the key it was opened with, a
+salt, the HMAC of the secret and when it expires (``web_session_days``). Checking one
+(:meth:`Accounts.session_owner`, on every request the cookie authenticates) is one
+indexed read that also requires the session unexpired and its key unrevoked, so
+revoking a key ends its sessions at once (:meth:`Accounts.revoke` also deletes their
+rows); unknown ids cost the same hashing as known ones, and nothing is written on a
+check (a session's life is fixed at sign-in, not slid by use). Signing in and out is
+not in the audit log: its vocabulary (``models.AUDIT_ACTIONS``) records changes to
+conversations and keys, and a sign-in changes neither.
 """
 
 from __future__ import annotations
@@ -35,16 +47,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from threadkeep.db import accounts as account_rows
+from threadkeep.db import web_sessions as session_rows
 from threadkeep.db.accounts import ApiKey
 from threadkeep.db.engine import Connection, Database
+from threadkeep.db.web_sessions import WebSession
 from threadkeep.errors import InvalidInput, NotFound
 from threadkeep.inputs import check_owner
 from threadkeep.settings import Settings
 from threadkeep.store.audit import write_audit_entries
 
-__all__ = ["KEY_PREFIX", "Accounts", "ApiKey"]
+__all__ = ["KEY_PREFIX", "SESSION_PREFIX", "Accounts", "ApiKey", "WebSession"]
 
 KEY_PREFIX = "tk_"
+SESSION_PREFIX = "tks_"
 _ID_BYTES = 8  # 16 hex characters
 _SECRET_BYTES = 32
 _SALT_BYTES = 16
@@ -52,6 +67,7 @@ _MAX_KEY_LENGTH = 256
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 _KEY = re.compile(r"tk_([0-9a-f]{16})_([A-Za-z0-9_-]{20,128})")
 _KEY_NAME = re.compile(r"tk_([0-9a-f]{16})(?:_.*)?", re.S)
+_SESSION = re.compile(r"tks_([0-9a-f]{16})_([A-Za-z0-9_-]{20,128})")
 # last_used_at is a "when, roughly" for people: rewriting it on every request would
 # make each authenticated read a write.
 _TOUCH_EVERY = dt.timedelta(minutes=1)
@@ -103,6 +119,70 @@ class Accounts:
                 account_rows.touch(conn, key_id, now)
         return found.user
 
+    # ------------------------------------------------------------- web sessions
+
+    def open_session(self, key: str) -> tuple[WebSession, str]:
+        """Sign in to the web page with API key ``key``: a new session of its user.
+
+        Returns the session and its token, the only time the token exists outside the
+        caller's hands (the browser's cookie). ``InvalidInput`` when the key is
+        malformed, unknown or revoked — without saying which. Deletes the expired
+        sessions of everyone on the way, so the table holds live sessions only.
+        """
+        user = self.authenticate(key)
+        match = _KEY.fullmatch(key) if user is not None else None
+        if user is None or match is None:
+            raise InvalidInput("the API key is not valid (unknown or revoked)")
+        key_id = match.group(1)
+        salt = secrets.token_hex(_SALT_BYTES)
+        secret = secrets.token_urlsafe(_SECRET_BYTES)
+        at = _now()
+        expires_at = at + dt.timedelta(days=self._settings.web_session_days)
+        with self._db.write() as conn:
+            session_rows.delete_expired(conn, at)
+            for _attempt in range(5):
+                session_id = secrets.token_hex(_ID_BYTES)
+                if session_rows.insert(
+                    conn, session_id, key_id, salt, _hash(salt, secret), at, expires_at
+                ):
+                    break
+                if account_rows.key_to_check(conn, key_id) is None:  # revoked meanwhile
+                    raise InvalidInput("the API key is not valid (unknown or revoked)")
+            else:  # five 64-bit collisions in a row: the random source is broken
+                raise RuntimeError("could not pick an unused session id")
+        info = WebSession(
+            id=session_id, user=user, key_id=key_id, created_at=at, expires_at=expires_at
+        )
+        return info, f"{SESSION_PREFIX}{session_id}_{secret}"
+
+    def session_owner(self, token: str) -> str | None:
+        """The user whose session ``token`` is; ``None`` for a token that is
+        malformed, unknown, closed, expired, or whose API key was revoked."""
+        if not isinstance(token, str) or len(token) > _MAX_KEY_LENGTH:
+            return None
+        match = _SESSION.fullmatch(token)
+        if match is None:
+            return None
+        session_id, secret = match.groups()
+        with self._db.query() as conn:
+            found = session_rows.session_to_check(conn, session_id, _now())
+        if found is None:
+            hmac.compare_digest(_hash(_DUMMY_SALT, secret), _DUMMY_SALT * 2)
+            return None
+        if not hmac.compare_digest(_hash(found.salt, secret), found.secret_hash):
+            return None
+        return found.user
+
+    def close_session(self, token: str) -> None:
+        """Sign out: the session ``token`` names ends (a no-op when it already has, or
+        the token is not one). Only the holder of the whole token can close it."""
+        if self.session_owner(token) is None:
+            return
+        match = _SESSION.fullmatch(token)
+        assert match is not None  # noqa: S101 - session_owner just matched it
+        with self._db.write() as conn:
+            session_rows.delete(conn, match.group(1))
+
     # ------------------------------------------------------------------ managing
 
     def add_user(self, name: str) -> tuple[ApiKey, str]:
@@ -145,12 +225,16 @@ class Accounts:
         ``target`` is a user name, a key id (16 hex characters), or a key's prefix
         (``tk_<id>_``, or the whole key). Returns the keys revoked now — an empty list
         when they all were already. ``NotFound`` when no user or key is named so.
-        Requests with a revoked key get 401 from then on.
+        Requests with a revoked key, or a web session opened with it, get 401 from
+        then on.
         """
         at = _now()
         with self._db.write() as conn:
             ids = [key.id for key in self._matching(conn, target) if key.active]
             revoked = account_rows.revoke(conn, ids, at)
+            # Their sessions would be refused anyway (the check joins the key); the
+            # rows go too, so the table holds live sessions only.
+            session_rows.delete_for_keys(conn, [key.id for key in revoked])
             self._audit(conn, at, [(key.user, "key_revoke", {"key_id": key.id}) for key in revoked])
         return revoked
 

@@ -233,6 +233,13 @@ class Settings(BaseSettings):
     server_port: int = Field(
         default=8765, ge=1, le=65_535, description="Port `threadkeep serve` listens on."
     )
+    web_session_days: int = Field(
+        default=30,
+        ge=1,
+        le=3_650,
+        description="Days a web page sign-in lasts before the browser must sign in again "
+        "(revoking the key ends it sooner).",
+    )
     public_url: str | None = Field(
         default=None,
         description="Base URL people reach the server at (for share links); default: the "

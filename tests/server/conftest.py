@@ -1,6 +1,7 @@
 """Fixtures of the server tests: a real app over a fresh database, and its users.
 
-* ``make_client(loopback=True, raise_server_exceptions=True, **settings)`` starts
+* ``make_client(loopback=True, raise_server_exceptions=True, base_url=...,
+  follow_redirects=True, **settings)`` starts
   ``create_app`` over ``db_url`` (so on SQLite and PostgreSQL) with those settings and
   returns a started ``TestClient`` (lifespan run); every client is closed at teardown.
   ``loopback=False`` is a server bound to a public address: every request needs a key.
@@ -58,14 +59,25 @@ MakeClient = Callable[..., TestClient]
 
 @pytest.fixture
 def make_client(db_url: str) -> Iterator[MakeClient]:
-    """``make_client(loopback=True, raise_server_exceptions=True, **settings)``."""
+    """``make_client(loopback=True, raise_server_exceptions=True, base_url=...,
+    follow_redirects=True, **settings)``."""
     clients: list[TestClient] = []
 
     def make(
-        *, loopback: bool = True, raise_server_exceptions: bool = True, **settings: Any
+        *,
+        loopback: bool = True,
+        raise_server_exceptions: bool = True,
+        base_url: str = "http://testserver",
+        follow_redirects: bool = True,
+        **settings: Any,
     ) -> TestClient:
         app = create_app(Settings.load(database_url=db_url, **settings), loopback=loopback)
-        client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
+        client = TestClient(
+            app,
+            raise_server_exceptions=raise_server_exceptions,
+            base_url=base_url,
+            follow_redirects=follow_redirects,
+        )
         client.__enter__()
         clients.append(client)
         return client

@@ -176,6 +176,10 @@ class Database:
         self._single = self.engine.execution_options(**{_SINGLE: True})
         self._held_lock = threading.Lock()
         self._held: Connection | None = None
+        # The writer connection ``foreign_data_version`` last read (kept, so a new one
+        # is never taken for it), and how many it has seen.
+        self._versioned: Any = None
+        self._versioned_count = 0
         # Idle pooled connections lent to single-statement reads (list pop/append are
         # atomic, so no lock): no SQLAlchemy Connection is built per read.
         self._readers: list[tuple[SQLiteReader, Any]] = []
@@ -203,6 +207,28 @@ class Database:
             if self._held is None or self._held.closed or self._held.invalidated:
                 self._held = self._writer.connect()
             yield self._held
+
+    def foreign_data_version(self) -> tuple[int, int]:
+        """A value that changes when another process commits to this SQLite file, and
+        stays the same when this ``Database`` writes.
+
+        SQLite's ``PRAGMA data_version`` changes whenever a connection other than the
+        one it is read on commits, never for that connection's own commits. Read on the
+        held connection that every write of this ``Database`` goes through
+        (:meth:`write`, group commit, the accounts), it moves only for other processes'
+        commits. The first item counts the writer connections read so far: a new one
+        (after :meth:`dispose` or a failure) counts from its own start, so it always
+        compares as a change. Blocking; waits for a write in progress. SQLite only.
+        """
+        if self.sqlite_path is None:
+            raise InvalidInput("data_version is SQLite's; PostgreSQL has LISTEN/NOTIFY")
+        with self.translate_errors(), self._held_connection() as conn:
+            raw = conn.connection.driver_connection
+            if raw is not self._versioned:
+                self._versioned = raw
+                self._versioned_count += 1
+            version = raw.execute("PRAGMA data_version").fetchone()[0]  # type: ignore[union-attr]
+            return self._versioned_count, int(version)
 
     def write(self) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""

@@ -39,6 +39,7 @@ __all__ = [
     "runs",
     "shares",
     "users",
+    "web_sessions",
 ]
 
 metadata = sa.MetaData(
@@ -254,6 +255,30 @@ api_keys = sa.Table(
         sqlite_where=sa.text("revoked_at IS NULL"),
         postgresql_where=sa.text("revoked_at IS NULL"),
     ),
+)
+
+# Web page sign-ins (SPEC S10): a browser that signed in with an API key holds a
+# session token (``tks_<id>_<secret>``) in a cookie; like a key, only a salted hash of
+# its secret is stored. A session works while it has not expired and the key it was
+# opened with is unrevoked (the check joins ``api_keys``), so revoking a key ends its
+# sessions at once. ``ix_web_sessions_expires_at`` lets a sign-in delete the expired
+# ones without a scan.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "key_id",
+        sa.String(32),
+        sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_web_sessions_key_id", "key_id"),
+    sa.Index("ix_web_sessions_expires_at", "expires_at"),
 )
 
 # Share links (SPEC S6.5): a redacted snapshot of a conversation, frozen when the link

@@ -43,6 +43,8 @@ from threadkeep.server.broker import ServerBroker
 from threadkeep.server.metrics import Metrics
 from threadkeep.server.schedule import CleanupSchedule
 from threadkeep.server.state import ServerState
+from threadkeep.server.web import login, pages, security
+from threadkeep.server.web.render import static_files
 from threadkeep.settings import Settings
 from threadkeep.store import open_store
 
@@ -119,12 +121,20 @@ def create_app(
     _document_components(app, schemas.send_event_components())
     errors.install(app)
     limits.install(app, settings)
+    # Inside the metrics (its refusals are counted), outside the limits (their 413s
+    # carry the headers too).
+    security.install(app)
     state.metrics.install(app)
     routers = (conversations, messages, send, runs, search, transfer, shares, events, health)
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     for module in (shares, metrics_api):
         app.include_router(module.public_router)
+    # The web page (SPEC S10): its pages and fragments, the login page, static files,
+    # and the headers and CSRF check every response and request goes through.
+    app.include_router(login.router)
+    app.include_router(pages.router)
+    app.mount("/static", static_files(), name="static")
     return app
 
 

@@ -24,9 +24,35 @@ is ``{"code": "unauthorized", "message"}`` with ``WWW-Authenticate: Bearer``
 
 To keep the local user's conversations once keys are in use, give that user a key:
 ``threadkeep users add local``.
+
+**The web page's session cookie** (:data:`SESSION_COOKIE`, set by ``web/login.py``
+when a person signs in with a key) counts where no ``Authorization`` header is sent,
+between rules 1 and 2: a valid session is its user; an invalid one (signed out,
+expired, its key revoked) is 401 — except on a loopback server with no key, where
+there is nothing to sign in to and the request is the local user (else the page would
+send a browser holding a stale cookie to a login page that sends it back). The check
+is one indexed read and an HMAC, no write, so it runs on the event loop where reads
+are local, like the no-key read.
+
+How the caller was authenticated is kept on ``request.state.threadkeep_auth``
+(``"key"``, ``"session"`` or ``"local"``). A state-changing request (not GET, HEAD,
+OPTIONS) authenticated by the cookie must also carry ``X-CSRF-Token``: the session's
+CSRF token, HMAC-SHA256 keyed by the session token over ``b"csrf"``
+(:func:`session_csrf_token`), which needs no storage, and which a page of another site
+cannot compute (the cookie is HttpOnly) while our own page gets it in its HTML
+(``web/security.py``). Missing or wrong is ``403 {"code": "csrf_failed"}``. The check
+sits here, where the cookie is accepted, so every route that asks for the owner — API
+routes and the page's fragments alike — is covered. A request with a key needs no
+token: a browser never adds an ``Authorization`` header of its own accord. Requests
+without a key, the cookie or none (the loopback user), are also refused when they come
+from another site's page (``web/security.py``: ``Origin`` and ``Sec-Fetch-Site``).
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Literal
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -34,31 +60,93 @@ from starlette.concurrency import run_in_threadpool
 from threadkeep.server.errors import ApiError
 from threadkeep.server.state import ServerState
 
-__all__ = ["LOCAL_OWNER", "current_owner"]
+__all__ = [
+    "CSRF_HEADER",
+    "LOCAL_OWNER",
+    "SAFE_METHODS",
+    "SESSION_COOKIE",
+    "AuthMethod",
+    "current_owner",
+    "session_csrf_token",
+]
 
 LOCAL_OWNER = "local"
+#: The cookie that holds a web page session token (``tks_<id>_<secret>``).
+SESSION_COOKIE = "threadkeep_session"
+#: The header a cookie-authenticated state-changing request carries its CSRF token in.
+CSRF_HEADER = "X-CSRF-Token"
+#: Methods that change nothing, so need no CSRF token.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+AuthMethod = Literal["key", "session", "local"]
+
+
+def session_csrf_token(session_token: str) -> str:
+    """The CSRF token of a web page session: HMAC-SHA256(session token, ``b"csrf"``).
+
+    Keyed by the whole token rather than its secret part alone: the same 256 bits of
+    secret, without parsing the token's format here.
+    """
+    return hmac.new(session_token.encode(), b"csrf", hashlib.sha256).hexdigest()
 
 
 async def current_owner(request: Request) -> str:
-    """The owner of this request, or 401 (resolved once per request, then remembered)."""
+    """The owner of this request, or 401 (resolved once per request, then remembered);
+    403 ``csrf_failed`` for a cookie-authenticated change without its CSRF token."""
     known = getattr(request.state, "threadkeep_owner", None)
     if isinstance(known, str):
         return known
     state: ServerState = request.app.state.threadkeep
     if "authorization" not in request.headers and state.store.database.reads_are_local:
-        owner = _resolve(request)
+        owner, how = _resolve(request)
     else:
-        owner = await run_in_threadpool(_resolve, request)
+        owner, how = await run_in_threadpool(_resolve, request)
+    if how == "session":
+        token = request.cookies[SESSION_COOKIE]
+        if request.method not in SAFE_METHODS:
+            _check_csrf(request, token)
+        request.state.threadkeep_session = token
+    request.state.threadkeep_auth = how
     request.state.threadkeep_owner = owner
     return owner
 
 
-def _resolve(request: Request) -> str:
+def _check_csrf(request: Request, session_token: str) -> None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        raise ApiError(
+            403,
+            "csrf_failed",
+            f"a change made with the session cookie needs the {CSRF_HEADER} header "
+            "(the page sends it: reload the page)",
+        )
+    if not hmac.compare_digest(sent.encode(), session_csrf_token(session_token).encode()):
+        raise ApiError(
+            403,
+            "csrf_failed",
+            f"the {CSRF_HEADER} header does not match the session (reload the page)",
+        )
+
+
+def _resolve(request: Request) -> tuple[str, AuthMethod]:
     state: ServerState = request.app.state.threadkeep
     header = request.headers.get("authorization")
     if header is None:
+        session = request.cookies.get(SESSION_COOKIE)
+        if session:
+            owner = state.accounts.session_owner(session)
+            if owner is not None:
+                return owner, "session"
+            if state.loopback and not state.accounts.has_keys():
+                return LOCAL_OWNER, "local"
+            raise ApiError(
+                401,
+                "unauthorized",
+                "the web session has ended (signed out, expired or its key revoked): "
+                "sign in again at /login, or send Authorization: Bearer <key>",
+            )
         if state.loopback and not state.accounts.has_keys():
-            return LOCAL_OWNER
+            return LOCAL_OWNER, "local"
         raise ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>")
     scheme, _, key = header.partition(" ")
     key = key.strip()
@@ -67,4 +155,4 @@ def _resolve(request: Request) -> str:
     owner = state.accounts.authenticate(key)
     if owner is None:
         raise ApiError(401, "unauthorized", "the API key is not valid (unknown or revoked)")
-    return owner
+    return owner, "key"

@@ -11,8 +11,15 @@ The store publishes each event after commit (``events.py``). :class:`ServerBroke
   for it), and delivers other processes' notifications to the same local subscribers.
   Events published before :meth:`start` (orphaned runs marked interrupted at start
   up) are held and sent once the engine is known.
-* on SQLite, stays in this process: several ``serve`` workers on one SQLite file do
-  not see each other's live events (``docs/events.md``).
+* on SQLite, stays in this process; other processes' writes to the file (the CLI, an
+  agent using the library, another ``serve`` worker) are noticed by a watcher,
+  :class:`~threadkeep.server.foreign_writes.ForeignWrites`, started by :meth:`start`
+  and working only while an event stream is open: each conversation they changed
+  reaches this process's streams as one ``conversation.updated`` with
+  ``{"external": true}`` within about a second (``docs/events.md``). For it to tell
+  this process's own changes apart, :meth:`publish` notes each event of an owner with
+  open streams. Not in SQLite's single-process safe mode, where no other process can
+  open the file.
 
 **Interruptions.** An event stream that may have missed events must end, so that its
 client reconnects with ``Last-Event-ID`` and replays from the store rather than
@@ -32,6 +39,7 @@ while it closes (:attr:`closing`). :meth:`stop` restores the handlers.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import signal
 import threading
@@ -42,6 +50,7 @@ from typing import Any
 
 from threadkeep.db.notify import PostgresEvents
 from threadkeep.events import Event, InProcessBroker, Subscriber
+from threadkeep.server.foreign_writes import ForeignWrites
 from threadkeep.store import ConversationStore
 
 __all__ = ["ServerBroker"]
@@ -60,16 +69,20 @@ _SignalHandler = Callable[[int, FrameType | None], Any]
 
 class ServerBroker(InProcessBroker):
     """An in-process broker with a lifecycle the app drives, and cross-process
-    delivery on PostgreSQL (see the module docstring)."""
+    delivery: other processes' events on PostgreSQL, their writes on SQLite (see the
+    module docstring)."""
 
     def __init__(self) -> None:
         super().__init__()
         #: Identifies this broker's notifications, so it skips its own.
         self.origin = uuid.uuid4().hex
         self._by_owner: dict[str, tuple[Subscriber, ...]] = {}
+        #: When each owner in ``_by_owner`` got its first (still open) subscriber.
+        self._owner_since: dict[str, dt.datetime] = {}
         self._watchers: tuple[Interruption, ...] = ()
         self._closing = False
         self._remote: PostgresEvents | None = None
+        self._foreign: ForeignWrites | None = None
         self._pending: list[Event] | None = []
         self._pending_lost = False
         self._signal_handlers: dict[int, tuple[_SignalHandler, _SignalHandler]] = {}
@@ -78,6 +91,9 @@ class ServerBroker(InProcessBroker):
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` here, then send it to the other processes (PostgreSQL)."""
+        foreign = self._foreign
+        if foreign is not None and event.owner in self._by_owner:
+            foreign.published(event)
         self._deliver(event)
         remote = self._remote
         if remote is not None:
@@ -102,6 +118,8 @@ class ServerBroker(InProcessBroker):
     def subscribe_owner(self, owner: str, callback: Subscriber) -> Callable[[], None]:
         """Register ``callback`` for ``owner``'s events only; return the unsubscribe."""
         with self._lock:
+            if owner not in self._by_owner:
+                self._owner_since[owner] = dt.datetime.now(dt.UTC)
             self._by_owner[owner] = (*self._by_owner.get(owner, ()), callback)
 
         def unsubscribe() -> None:
@@ -113,12 +131,24 @@ class ServerBroker(InProcessBroker):
                     self._by_owner[owner] = tuple(callbacks)
                 else:
                     self._by_owner.pop(owner, None)
+                    self._owner_since.pop(owner, None)
 
         return unsubscribe
 
     def owner_subscribers(self, owner: str) -> int:
         """How many callbacks (open event streams) follow ``owner``'s events here."""
         return len(self._by_owner.get(owner, ()))
+
+    def subscribed_owners(self) -> dict[str, dt.datetime]:
+        """The owners with open event streams here, each with when the first of them
+        subscribed (a copy)."""
+        with self._lock:
+            return dict(self._owner_since)
+
+    @property
+    def foreign_writes(self) -> ForeignWrites | None:
+        """The watcher of other processes' writes (SQLite, once started), else ``None``."""
+        return self._foreign
 
     # ------------------------------------------------------------------ interruptions
 
@@ -154,7 +184,8 @@ class ServerBroker(InProcessBroker):
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, store: ConversationStore) -> None:
-        """Begin receiving other processes' events (PostgreSQL; none on SQLite)."""
+        """Begin receiving other processes' events: their notifications on
+        PostgreSQL, their writes to the file on SQLite (see the module doc)."""
         self._closing = False
         remote = None
         if store.database.dialect == "postgresql":
@@ -178,6 +209,11 @@ class ServerBroker(InProcessBroker):
                 remote.send(event)
             if lost:
                 log.warning("events published before start were dropped for other processes")
+        database = store.database
+        if database.sqlite_path is not None and not database.safe_mode:
+            foreign = ForeignWrites(store, subscribed=self.subscribed_owners, deliver=self._deliver)
+            foreign.start()
+            self._foreign = foreign
         self._chain_signals()
 
     async def stop(self) -> None:
@@ -187,6 +223,9 @@ class ServerBroker(InProcessBroker):
         remote, self._remote = self._remote, None
         if remote is not None:
             await asyncio.to_thread(remote.stop)
+        foreign, self._foreign = self._foreign, None
+        if foreign is not None:
+            await foreign.stop()
 
     # ------------------------------------------------------------------ signals
 

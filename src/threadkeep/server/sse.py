@@ -284,12 +284,12 @@ class ConversationStream(_Stream):
         if event.type == "conversation.deleted":
             raise _Ended("deleted")
         fields = event.data.get("fields")
-        if (
-            event.type == "conversation.updated"
-            and isinstance(fields, list)
-            and "messages" in fields
+        if event.type == "conversation.updated" and (
+            event.data.get("external") is True
+            or (isinstance(fields, list) and "messages" in fields)
         ):
-            # Pop, clear, the cap or an import: read the store from the client's position.
+            # Another process wrote (foreign_writes.py), or pop, clear, the cap or an
+            # import: read the store from the client's position.
             async for chunk in self._catch_up():
                 yield chunk
 
