@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from fastapi.testclient import TestClient
 
 from tests.server.conftest import MakeClient, add_user, app_state
+from tests.web.xss_payloads import PAYLOADS
 from threadkeep.models import MessageDraft
 from threadkeep.server.web.pages import MESSAGE_PAGE, SIDEBAR_PAGE
 from threadkeep.store import ConversationStore
@@ -67,8 +68,25 @@ def test_the_page_is_served_with_its_scripts_and_no_inline_script(client: TestCl
     assert " style=" not in response.text
     assert "'unsafe-inline'" not in response.headers["content-security-policy"]
     for script in scripts:
-        path = str(script["src"]).split("?")[0]
-        assert client.get(path).status_code == 200
+        served = client.get(str(script["src"]))
+        assert served.status_code == 200
+        assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_static_files_are_versioned_by_a_path_segment(client: TestClient) -> None:
+    """Guards against a browser mixing scripts of two versions: the digest is in the
+    path, so a module's relative imports are versioned too, and cached for good."""
+    app_js = next(
+        str(s["src"]) for s in _tags(client.get("/").text, "script") if "app.js" in str(s["src"])
+    )
+    digest = app_js.split("/")[2]
+    imported = client.get(f"/static/{digest}/js/api.js")  # what app.js imports as ./api.js
+    assert imported.status_code == 200
+    assert "immutable" in imported.headers["cache-control"]
+    stale = client.get("/static/0123456789ab/js/app.js")  # a page from before an upgrade
+    assert stale.status_code == 200
+    assert stale.headers["cache-control"] == "no-cache"
+    assert client.get(f"/static/{digest}/js/no-such.js").status_code == 404
 
 
 def test_a_conversation_opens_at_its_last_page(client: TestClient) -> None:
@@ -222,6 +240,7 @@ def test_another_users_conversation_is_not_found(make_client: MakeClient) -> Non
     ):
         response = client.get(path, headers=bob.headers)
         assert response.status_code == 404, path
+        assert "Alice&#39;s" not in response.text and "Alice's" not in response.text
     listed = client.get("/web/sidebar", headers=bob.headers).text
     assert mine.id not in listed
 
@@ -251,3 +270,70 @@ def test_the_storage_warning_is_a_banner(make_client: MakeClient) -> None:
     assert len(_tags(page, "div", "storage-warning")) == 1
     quiet = make_client()
     assert not _tags(quiet.get("/").text, "div", "storage-warning")
+
+
+def test_an_old_link_lands_on_the_page_with_a_note(client: TestClient) -> None:
+    """Guards against a deleted conversation's link (or a mistyped one) showing an
+    error document instead of the page a person can go on from."""
+    cid = _seed(client, 3)
+    _local(client).delete_conversation(cid)
+    for path in (f"/c/{cid}", "/c/not-a-conversation-id"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("text/html")
+        assert len(_tags(response.text, "div", "not-found")) == 1
+        assert _tags(response.text, "form")  # the composer: a new chat starts here
+
+
+def test_a_gone_message_opens_the_conversation_at_its_end(client: TestClient) -> None:
+    cid = _seed(client, 5)
+    for message in ("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "nonsense"):
+        response = client.get(f"/c/{cid}", params={"message": message})
+        assert response.status_code == 200
+        seqs = [int(str(a["data-seq"])) for a in _tags(response.text, "article", "message")]
+        assert seqs == [1, 2, 3, 4, 5]
+        assert len(_tags(response.text, "div", "not-found")) == 1
+
+
+class _Title(HTMLParser):
+    """The text of a page's <title>, as a browser reads it (character references
+    decoded, the element's text only)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.inside = False
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.inside = tag == "title"
+
+    def handle_endtag(self, tag: str) -> None:
+        self.inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self.inside:
+            self.text += data
+
+
+def test_every_payload_title_is_the_documents_title_as_text(client: TestClient) -> None:
+    """The browser tests load a spread of whole pages (each load is slow); here every
+    XSS payload as a title comes back as the <title>'s text, so none breaks out of it."""
+    store = _local(client)
+    for payload in PAYLOADS:
+        conversation = store.create_conversation(title=payload)
+        page = client.get(f"/c/{conversation.id}").text
+        head = page[: page.index("</head>")]
+        parser = _Title()
+        parser.feed(head)
+        assert parser.text == f"{conversation.title} · threadkeep"
+        assert head.count("<title>") == 1 and head.count("</title>") == 1
+        assert not [tag for tag, _ in _tags_in(head) if tag not in _HEAD_TAGS]
+
+
+_HEAD_TAGS = {"html", "head", "meta", "title", "link", "script"}
+
+
+def _tags_in(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Collect()
+    parser.feed(html)
+    return parser.tags

@@ -46,6 +46,8 @@ MESSAGE_BATCH = 25
 SEARCH_BATCH = SEARCH_HITS // 2 - 1
 #: Title payloads per search.
 TITLE_SEARCH_BATCH = SEARCH_HITS - 2
+#: Every how many conversations a whole page is loaded (see the titles test).
+WHOLE_PAGE_STRIDE = 7
 
 BLANKS = re.compile(r"[\x00-\x20\x7f]+")
 
@@ -180,16 +182,20 @@ def test_payloads_as_titles_and_tags_run_nowhere(
 ) -> None:
     active: dict[str, str] = {}
     archived: dict[str, str] = {}
+    tagged: dict[str, str] = {}
     for index, payload in enumerate(PAYLOADS):
         title = f"{payload} zqxt{index // TITLE_SEARCH_BATCH}"
+        tags = [payload] if len(payload) <= MAX_TAG_LENGTH and payload.strip() else []
         cid = seed_conversation(
             seed_store,
             title=title,
             messages=[("user", "titled by a payload")],
-            tags=[payload] if len(payload) <= MAX_TAG_LENGTH and payload.strip() else [],
+            tags=tags,
             status="archived" if index % 2 else "active",
         )
         (archived if index % 2 else active)[cid] = title
+        if tags:
+            tagged[cid] = seed_store.get_conversation(cid).tags[0]
     with web_server.open_store() as store:
         total_active = sum(1 for _ in _all(store, "active"))
         total_archived = sum(1 for _ in _all(store, "archived"))
@@ -213,14 +219,41 @@ def test_payloads_as_titles_and_tags_run_nowhere(
             page, watch, f"zqxt{group}", sum(1 for i in indexes if i < len(PAYLOADS) and i % 2 == 0)
         )
 
-    for cid, title in {**active, **archived}.items():
+    # Each conversation's header — its title and tags — as the page redraws it when
+    # a title changes (the fragment swapped in by the page's own code path), for every
+    # payload; and whole pages, where the title is also the document's <title>, for a
+    # spread of them (every page load costs a tenth of a second; the server renders
+    # the <title> of every payload in tests/server/test_web_pages.py).
+    everything = {**active, **archived}
+    for cid, title in everything.items():
+        shown = page.evaluate(_REDRAW_HEADER, cid)
+        assert shown["title"] == title, (shown, title)
+        assert shown["tags"] == ([tagged[cid]] if cid in tagged else []), shown
+    _check_open_page(page, watch)
+    for cid, title in list(everything.items())[::WHOLE_PAGE_STRIDE]:
         page.goto(f"/c/{cid}", wait_until="domcontentloaded")
         expect(page.locator("#conversation-title")).to_have_text(title, use_inner_text=False)
         # document.title collapses white space (and the parser turns some control
         # characters into it): compare with runs of both as one space.
-        shown, stored = (BLANKS.sub(" ", t).strip() for t in (page.title(), title))
-        assert shown == f"{stored} · threadkeep"
+        shown_title, stored = (BLANKS.sub(" ", t).strip() for t in (page.title(), title))
+        assert shown_title == f"{stored} · threadkeep"
         _check_open_page(page, watch)
+
+
+#: What ``messages.refreshHeader`` does when a conversation changes: fetch its header
+#: fragment and put it in place; then read back what the page shows.
+_REDRAW_HEADER = """
+async (cid) => {
+  const response = await fetch(`/web/conversations/${cid}/header`);
+  const template = document.createElement('template');
+  template.innerHTML = await response.text();
+  document.getElementById('conversation-head').replaceChildren(template.content);
+  return {
+    title: document.getElementById('conversation-title').textContent,
+    tags: Array.from(document.querySelectorAll('#conversation-tags .tag'), (t) => t.textContent),
+  };
+}
+"""
 
 
 def _all(store: ConversationStore, status: str) -> list[str]:

@@ -26,11 +26,11 @@ from dataclasses import replace
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from threadkeep.aio import AsyncConversationStore
-from threadkeep.errors import InvalidInput
+from threadkeep.errors import InvalidInput, NotFound
 from threadkeep.models import Conversation, Message
 from threadkeep.runtime.providers.registry import providers
 from threadkeep.runtime.send import DEFAULT_PROVIDER
@@ -91,6 +91,8 @@ async def _shell(
     conversation: Conversation | None,
     messages: dict[str, Any] | None,
     target: str | None = None,
+    problem: str | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     warning = await store.storage_warning()
     state: ServerState = request.app.state.threadkeep
@@ -103,11 +105,13 @@ async def _shell(
             "provider_label": provider_label(conversation),
             "storage_warning": warning,
             "target": target,
+            "problem": problem,
             # A new chat picks its provider; an open conversation keeps its own (S4.4).
             "providers": sorted(providers(state.plugins)) if conversation is None else [],
             "default_provider": DEFAULT_PROVIDER,
             **(messages or {"messages": [], "older": False, "newer": False}),
         },
+        status_code=status_code,
     )
 
 
@@ -136,17 +140,39 @@ async def home(request: Request, view: View = "active") -> Response:
 @router.get("/c/{conversation_id}", response_class=HTMLResponse)
 async def conversation_page(
     request: Request,
-    conversation_id: ConversationId,
+    conversation_id: Annotated[str, Path(max_length=100)],
     message: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
-    """The page with one conversation open, at its end or at ``message``."""
+    """The page with one conversation open, at its end or at ``message``.
+
+    A link to a conversation that is gone (or never was the caller's) is the page with
+    no conversation open and a note, status 404 — a person following an old link lands
+    somewhere they can go on from, not on an error document. A message that is gone
+    opens the conversation at its end, with a note.
+    """
     store = await _page_store(request)
     if store is None:
         return _to_login(request)
-    conversation = await store.get_conversation(conversation_id)
+    try:
+        conversation = await store.get_conversation(conversation_id)
+    except (NotFound, InvalidInput):
+        return await _shell(
+            request,
+            store,
+            view="active",
+            conversation=None,
+            messages=None,
+            problem="That conversation was not found: it may have been deleted.",
+            status_code=404,
+        )
     view: View = "archived" if conversation.status == "archived" else "active"
+    target = None
     if message is not None:
-        target = await store.get_message(conversation.id, message)
+        try:
+            target = await store.get_message(conversation.id, message)
+        except (NotFound, InvalidInput):
+            target = None
+    if target is not None:
         before = await store.get_messages(
             conversation.id, before_seq=target.seq, limit=MESSAGE_PAGE // 2, descending=True
         )
@@ -165,7 +191,14 @@ async def conversation_page(
         )
     tail = await store.tail_messages(conversation.id, MESSAGE_PAGE)
     page = _page_of(conversation.id, tail, older=len(tail) == MESSAGE_PAGE, newer=False)
-    return await _shell(request, store, view=view, conversation=conversation, messages=page)
+    problem = (
+        None
+        if message is None
+        else "That message is no longer in this conversation; here is its end."
+    )
+    return await _shell(
+        request, store, view=view, conversation=conversation, messages=page, problem=problem
+    )
 
 
 @router.get("/web/sidebar", response_class=HTMLResponse)

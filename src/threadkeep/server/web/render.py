@@ -5,8 +5,13 @@ is :class:`markupsafe.Markup`, and the only Markup that holds message content co
 from ``markdown.py`` (rendered with raw HTML off, then cleaned by an allowlist
 sanitizer). Every template gets ``csrf_token`` (the caller's, for the
 ``<meta name="csrf-token">`` the scripts send back in ``X-CSRF-Token``) and
-``static(path)``, the URL of a static file with a digest of the static files in its
-query string, so a browser never runs a script from an older version of the page.
+``static(path)``, the URL of a static file under a digest of all the static files
+(``/static/<digest>/js/app.js``). The digest is a path segment, not a query string, so
+the scripts' relative imports (``./api.js``) carry it too: every file of one version
+of the page is cached by the browser for good (``immutable``, no request at all on
+the next page load) and a new version is new URLs — a browser never mixes scripts of
+two versions. A URL with another digest (a page loaded before an upgrade) still gets
+the current file, marked ``no-cache``.
 
 The environment is built on first use and kept (templates are package data, read-only);
 nothing is read at import.
@@ -22,7 +27,9 @@ from typing import Any
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from threadkeep.server.web import security
 
@@ -44,8 +51,8 @@ def _static_digest() -> str:
 
 
 def static_url(path: str) -> str:
-    """The URL of a static file, versioned by the static files' digest."""
-    return f"/static/{path}?v={_static_digest()}"
+    """The URL of a static file, under the static files' digest."""
+    return f"/static/{_static_digest()}/{path}"
 
 
 @functools.cache
@@ -74,6 +81,21 @@ def render(
     return HTMLResponse(body, status_code=status_code, headers=headers)
 
 
+_FOREVER = "public, max-age=31536000, immutable"
+
+
+class _VersionedStaticFiles(StaticFiles):
+    """Static files under ``<digest>/``: cached for good when the digest is current."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        digest, _, rest = path.partition("/")
+        response = await super().get_response(rest, scope)
+        if response.status_code in (200, 304):
+            current = digest == _static_digest()
+            response.headers["Cache-Control"] = _FOREVER if current else "no-cache"
+        return response
+
+
 def static_files() -> StaticFiles:
     """The app mounts this at ``/static``."""
-    return StaticFiles(directory=STATIC_DIR)
+    return _VersionedStaticFiles(directory=STATIC_DIR)
