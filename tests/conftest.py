@@ -202,3 +202,26 @@ def other_process(db_url: str) -> Iterator[Accounts]:
     """Accounts over a second, separately opened store: another process's view."""
     with open_store(db_url, settings=Settings.load()) as other:
         yield Accounts(other.database, other.settings)
+
+
+#: Test files that take tens of seconds each (a real browser, real servers, crashes,
+#: fuzzing): collected first, so that pytest-xdist (``--dist loadfile``) starts them
+#: first and the run does not end with one worker busy on a long file while the
+#: others wait. The order of everything else is kept.
+_LONG_FIRST = (
+    "tests/web/test_page_",
+    "tests/durability/",
+    "tests/server/test_schemathesis.py",
+    "tests/server/test_events_postgres.py",
+    "tests/db/test_listing_plan.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+
+    def long(item: pytest.Item) -> bool:
+        where = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        return where.startswith(_LONG_FIRST)
+
+    items.sort(key=lambda item: not long(item))  # stable: each file keeps its order
