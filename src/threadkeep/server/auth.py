@@ -66,7 +66,9 @@ __all__ = [
     "SAFE_METHODS",
     "SESSION_COOKIE",
     "AuthMethod",
+    "check_csrf_token",
     "current_owner",
+    "nobody_signs_in",
     "session_csrf_token",
 ]
 
@@ -112,7 +114,11 @@ async def current_owner(request: Request) -> str:
 
 
 def _check_csrf(request: Request, session_token: str) -> None:
-    sent = request.headers.get(CSRF_HEADER)
+    check_csrf_token(request.headers.get(CSRF_HEADER), session_token)
+
+
+def check_csrf_token(sent: str | None, session_token: str) -> None:
+    """403 ``csrf_failed`` unless ``sent`` is the CSRF token of ``session_token``."""
     if sent is None:
         raise ApiError(
             403,
@@ -128,6 +134,12 @@ def _check_csrf(request: Request, session_token: str) -> None:
         )
 
 
+def nobody_signs_in(state: ServerState) -> bool:
+    """Whether requests without a key are the local user: a loopback server while no
+    API key exists (rule 2)."""
+    return state.loopback and not state.accounts.has_keys()
+
+
 def _resolve(request: Request) -> tuple[str, AuthMethod]:
     state: ServerState = request.app.state.threadkeep
     header = request.headers.get("authorization")
@@ -137,7 +149,7 @@ def _resolve(request: Request) -> tuple[str, AuthMethod]:
             owner = state.accounts.session_owner(session)
             if owner is not None:
                 return owner, "session"
-            if state.loopback and not state.accounts.has_keys():
+            if nobody_signs_in(state):
                 return LOCAL_OWNER, "local"
             raise ApiError(
                 401,
@@ -145,7 +157,7 @@ def _resolve(request: Request) -> tuple[str, AuthMethod]:
                 "the web session has ended (signed out, expired or its key revoked): "
                 "sign in again at /login, or send Authorization: Bearer <key>",
             )
-        if state.loopback and not state.accounts.has_keys():
+        if nobody_signs_in(state):
             return LOCAL_OWNER, "local"
         raise ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>")
     scheme, _, key = header.partition(" ")

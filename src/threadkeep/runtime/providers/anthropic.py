@@ -215,12 +215,7 @@ class AnthropicProvider(ApiSettings):
     async def title(self, text: str) -> str | None:
         """3-6 words from the model for a conversation opening with ``text``; ``None``
         when it answers no text; ``ProviderError`` when the request fails."""
-        try:
-            model, key = self._model(None), self._key()
-        except InvalidInput as error:
-            # A ProviderError means "derive the title instead" (S4.6); a send may name
-            # its model, so the run can have succeeded without anthropic_model.
-            raise ProviderError(f"no title: {error.message}") from None
+        model, key = self._title_request()
         client = self._client(key)
         from anthropic import AnthropicError
 

@@ -12,6 +12,9 @@ no repr of a provider shows it) and names the endpoint in messages:
   local server, someone else's proxy), which gets no key at all (``None``). The
   vendor's host without any key is ``InvalidInput`` before anything is sent.
 
+* titles: the same model setting and key, or a ``ProviderError`` (the title is then
+  derived from the text, :meth:`ApiSettings._title_request`).
+
 * sessions: both APIs are stateless, so a request to resume a session is refused with
   ``ProviderSessionInvalid`` before anything is sent (:meth:`ApiSettings._no_session`)
   and the pipeline retries it with the earlier messages (SPEC S4.2).
@@ -27,7 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from threadkeep.errors import InvalidInput, ProviderSessionInvalid
+from threadkeep.errors import InvalidInput, ProviderError, ProviderSessionInvalid
 from threadkeep.redact import redact_text
 
 __all__ = ["ApiSettings"]
@@ -92,6 +95,18 @@ class ApiSettings:
                 f"{self.key_variable}"
             )
         return key
+
+    def _title_request(self) -> tuple[str, str | None]:
+        """The model and key a title request uses, or ``ProviderError``.
+
+        Titles are made in the background after a reply, where a ``ProviderError``
+        means "derive the title instead" (S4.6); a send may name its model, so the run
+        can have succeeded without the ``<provider>_model`` setting.
+        """
+        try:
+            return self._model(None), self._key()
+        except InvalidInput as error:
+            raise ProviderError(f"no title: {error.message}") from None
 
     def _no_session(self, session_id: str | None, why: str) -> None:
         """Refuse a session to resume (``why`` says why the API keeps none)."""

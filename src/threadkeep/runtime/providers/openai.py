@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import SecretStr
 
-from threadkeep.errors import InvalidInput, ProviderError
+from threadkeep.errors import ProviderError
 from threadkeep.runtime.providers.api_settings import ApiSettings
 from threadkeep.runtime.providers.base import (
     ProviderEvent,
@@ -193,13 +193,7 @@ class OpenAIProvider(ApiSettings):
     async def title(self, text: str) -> str | None:
         """3-6 words from the model for a conversation opening with ``text``; ``None``
         when it answers nothing; ``ProviderError`` when the request fails."""
-        try:
-            model, key = self._model(None), self._key()
-        except InvalidInput as error:
-            # Titles are made in the background after a reply, where a ProviderError
-            # means "derive the title instead" (S4.6); a send may name its model, so the
-            # run can have succeeded without openai_model.
-            raise ProviderError(f"no title: {error.message}") from None
+        model, key = self._title_request()
         client = self._client(key)
         from openai import OpenAIError
 

@@ -24,7 +24,6 @@ it authenticates nobody, so it has no token to check.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -32,8 +31,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from threadkeep.errors import InvalidInput
-from threadkeep.server.auth import CSRF_HEADER, SESSION_COOKIE, session_csrf_token
-from threadkeep.server.errors import ApiError
+from threadkeep.server.auth import CSRF_HEADER, SESSION_COOKIE, check_csrf_token, nobody_signs_in
 from threadkeep.server.state import ServerState
 from threadkeep.server.web.render import render
 from threadkeep.server.web.security import safe_next
@@ -53,10 +51,6 @@ def _state(request: Request) -> ServerState:
     return state
 
 
-def _no_sign_in_needed(state: ServerState) -> bool:
-    return state.loopback and not state.accounts.has_keys()
-
-
 def _login_page(request: Request, next_path: str, error: str | None, status: int) -> Response:
     context: dict[str, Any] = {"next": next_path, "error": error}
     return render(request, "login.html", context, status_code=status)
@@ -66,7 +60,7 @@ def _signed_in(state: ServerState, session: str | None) -> bool:
     """Whether the browser needs no sign-in: none is possible, or its cookie holds one."""
     if session and state.accounts.session_owner(session) is not None:
         return True
-    return _no_sign_in_needed(state)
+    return nobody_signs_in(state)
 
 
 @router.get("/login")
@@ -128,11 +122,8 @@ async def sign_out(
     if token:
         owner = await run_in_threadpool(state.accounts.session_owner, token)
         if owner is not None:
-            sent = request.headers.get(CSRF_HEADER) or csrf_token or ""
-            if not hmac.compare_digest(sent.encode(), session_csrf_token(token).encode()):
-                raise ApiError(
-                    403, "csrf_failed", "signing out needs the page's CSRF token (reload it)"
-                )
+            # The header from a script, the form field from the page's sign-out form.
+            check_csrf_token(request.headers.get(CSRF_HEADER) or csrf_token, token)
             await run_in_threadpool(state.accounts.close_session, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(

@@ -22,7 +22,6 @@ a fragment request gets the API's JSON 401, on which the page's script goes to
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -34,8 +33,7 @@ from threadkeep.errors import InvalidInput, NotFound
 from threadkeep.models import Conversation, Message
 from threadkeep.runtime.providers.registry import providers
 from threadkeep.runtime.send import DEFAULT_PROVIDER
-from threadkeep.server.auth import current_owner
-from threadkeep.server.deps import AsyncOwnerStore
+from threadkeep.server.deps import AsyncOwnerStore, async_owner_store
 from threadkeep.server.errors import ApiError
 from threadkeep.server.schemas import ConversationId
 from threadkeep.server.state import ServerState
@@ -65,13 +63,11 @@ def _now() -> dt.datetime:
 async def _page_store(request: Request) -> AsyncConversationStore | None:
     """The caller's store for a whole page, or ``None`` when they must sign in."""
     try:
-        owner = await current_owner(request)
+        return await async_owner_store(request)
     except ApiError as error:
         if error.status == 401:
             return None
         raise
-    state: ServerState = request.app.state.threadkeep
-    return state.metrics.instrument_async(AsyncConversationStore(state.store.as_owner(owner)))
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -221,9 +217,8 @@ async def sidebar(
     )
     zone = zone_of(request.headers.get("x-timezone"))
     now = _now()
-    items = [item_view(c, now, zone) for c in page.items]
-    if not active:  # the archive is grouped by time only
-        items = [item_view(_unpinned(c), now, zone) for c in page.items]
+    # The archive is grouped by time only: no pinned group there.
+    items = [item_view(c, now, zone, pinned_first=active) for c in page.items]
     return render(
         request,
         "_sidebar_items.html",
@@ -235,10 +230,6 @@ async def sidebar(
             "open_id": open_id,
         },
     )
-
-
-def _unpinned(conversation: Conversation) -> Conversation:
-    return replace(conversation, pinned=False)
 
 
 @router.get("/web/search", response_class=HTMLResponse)

@@ -76,7 +76,7 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """``template`` rendered with ``context`` plus ``csrf_token`` and ``static``."""
-    values = {"csrf_token": security.csrf_token(request), "request": request, **context}
+    values = {"csrf_token": security.csrf_token(request), **context}
     body = _environment().get_template(template).render(values)
     return HTMLResponse(body, status_code=status_code, headers=headers)
 

@@ -92,10 +92,15 @@ class ItemView:
     when: str
 
 
-def item_view(conversation: Conversation, now: dt.datetime, zone: dt.tzinfo) -> ItemView:
+def item_view(
+    conversation: Conversation, now: dt.datetime, zone: dt.tzinfo, *, pinned_first: bool = True
+) -> ItemView:
+    """``pinned_first``: a pinned conversation goes in the Pinned group (the list of
+    active ones), rather than by its time (the archive)."""
+    pinned = conversation.pinned and pinned_first
     return ItemView(
         conversation=conversation,
-        group=group_of(conversation.updated_at, now, zone, pinned=conversation.pinned),
+        group=group_of(conversation.updated_at, now, zone, pinned=pinned),
         badge=conversation.provider or conversation.mode,
         when=relative_time(conversation.updated_at, now),
     )

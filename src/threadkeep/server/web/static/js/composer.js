@@ -16,13 +16,10 @@ import {
   showStatus,
   streamingArticle,
 } from "./messages.js";
+import { refreshSidebar } from "./sidebar.js";
 
 let runId = null;
 let controller = null;
-
-function refreshSidebar() {
-  if (window.htmx) window.htmx.trigger(document.body, "sidebar-refresh");
-}
 
 function setRunning(running) {
   document.body.classList.toggle("running", running);
